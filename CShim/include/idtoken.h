@@ -1,0 +1,143 @@
+/*
+ * The C ABI between the Apache module (apache/mod_auth_idtoken.c) and the Swift core (libIDToken.so).
+ *
+ * Rules of the boundary:
+ *  - Plain C types only. The core never sees an Apache type; the module never sees OpenID Connect.
+ *  - Strings going in are NUL-terminated and owned by the caller (usually an APR pool); the core copies
+ *    what it keeps. A NULL string means "absent".
+ *  - Everything coming out (messages, decisions) is allocated by the core with malloc and handed to the
+ *    caller, who releases it with idt_free() / idt_decision_free(). Nothing else crosses ownership.
+ *  - No function here traps on bad input: a failure is reported through the return value.
+ *  - Threads: idt_site_* and idt_setting_check run single-threaded at configuration time (before fork).
+ *    idt_child_init runs once per child. idt_decide may be called from many threads of a child at once.
+ */
+#ifndef IDTOKEN_ABI_H
+#define IDTOKEN_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever a struct below changes; the module refuses a library of another version. */
+#define IDT_ABI_VERSION 1
+
+int32_t idt_abi_version(void);
+
+/* Releases a string returned by the core. NULL is fine. */
+void idt_free(char *p);
+
+/* ---- Configuration time ------------------------------------------------------------------------- */
+
+/* One setting's syntax, checked the moment the directive is read so that `apachectl configtest`
+ * points at the line. The module prefixes the returned message with the directive's name. */
+typedef enum {
+    IDT_SETTING_DISCOVERY_URL = 1,
+    IDT_SETTING_CLIENT_ID = 2,
+    IDT_SETTING_REDIRECT_URI = 3,
+    IDT_SETTING_SESSION_KEY_FILE = 4,
+    IDT_SETTING_SCOPE = 5
+} idt_setting;
+
+/* NULL when the value is acceptable, otherwise a message (free with idt_free). */
+char *idt_setting_check(int32_t setting, const char *value);
+
+/* One protected site: the settings of a virtual host, after Apache merged them. */
+typedef struct {
+    const char *site_name;        /* for messages, e.g. "localhost:8080" */
+    const char *default_scheme;   /* "http" or "https": the vhost's own scheme */
+    const char *default_host;     /* the vhost's ServerName[:port] */
+    const char *discovery_url;    /* IDTokenDiscoveryURL */
+    const char *client_id;        /* IDTokenClientID */
+    const char *redirect_uri;     /* IDTokenRedirectURI: a path, or an absolute URL */
+    const char *session_key_file; /* IDTokenSessionKeyFile */
+    const char *scope;            /* IDTokenScope, NULL for the default */
+} idt_site_config;
+
+/* Forgets every registered site. Called at the start of each configuration pass, since httpd reads
+ * its configuration several times (start-up, graceful, restart) in the same process. */
+void idt_sites_reset(void);
+
+/* Checks the site's settings together (reads the key file) and registers it.
+ * Returns a handle >= 0, or -1 with *error set. *warning may be set in both cases (log it).
+ * Both out-parameters are freed with idt_free. */
+int32_t idt_site_register(const idt_site_config *config, char **error, char **warning);
+
+/* Once in each child process, after fork: the place for anything that must not exist before fork. */
+void idt_child_init(void);
+
+/* ---- Request time -------------------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t site;              /* handle from idt_site_register */
+    const char *method;        /* "GET", "POST", ... */
+    const char *scheme;        /* "http" or "https", as the client reached us */
+    const char *host;          /* host[:port] the client used (Host header, else the vhost's) */
+    const char *uri;           /* the request target as sent: path and query, still percent-encoded */
+    const char *cookie;        /* the Cookie header, NULL when absent */
+    const char *content_type;  /* the Content-Type header, NULL when absent */
+    const char *accept;        /* Accept */
+    const char *sec_fetch_mode;   /* Sec-Fetch-Mode */
+    const char *sec_fetch_dest;   /* Sec-Fetch-Dest */
+    const char *x_requested_with; /* X-Requested-With */
+    const char *body;          /* the request body, once the core asked for it (IDT_READ_BODY) */
+    size_t body_len;
+    int32_t body_read;         /* 1 when body/body_len hold the whole body (possibly empty) */
+    int32_t body_too_large;    /* 1 when the body was longer than the limit the core gave */
+} idt_request;
+
+typedef enum {
+    IDT_DECLINE = 0,   /* not the module's business: let Apache carry on */
+    IDT_PASS = 1,      /* authenticated: set remote_user, headers and env, let the request through */
+    IDT_REDIRECT = 2,  /* answer `status` (302/303) with `location` */
+    IDT_RESPOND = 3,   /* answer `status` (4xx/5xx) with `page` unless an ErrorDocument is set */
+    IDT_READ_BODY = 4  /* read at most body_limit bytes of the request body, then call idt_decide again */
+} idt_action;
+
+typedef struct {
+    char *name;
+    char *value;
+} idt_pair;
+
+/* APLOG-compatible levels for log_level. */
+#define IDT_LOG_NONE   (-1)
+#define IDT_LOG_ERR      3
+#define IDT_LOG_WARNING  4
+#define IDT_LOG_NOTICE   5
+#define IDT_LOG_INFO     6
+#define IDT_LOG_DEBUG    7
+
+typedef struct {
+    int32_t action;            /* idt_action */
+    int32_t status;            /* HTTP status for IDT_REDIRECT and IDT_RESPOND */
+    char *location;            /* IDT_REDIRECT */
+    char *remote_user;         /* IDT_PASS */
+    idt_pair *headers;         /* IDT_PASS: request headers to set for the application */
+    size_t headers_count;
+    idt_pair *env;             /* subprocess environment (claims on IDT_PASS, error details otherwise) */
+    size_t env_count;
+    char **set_cookies;        /* Set-Cookie values to send, with any action */
+    size_t set_cookies_count;
+    char *page;                /* IDT_RESPOND: a short HTML page, already escaped */
+    int32_t log_level;         /* IDT_LOG_*; IDT_LOG_NONE when there is nothing to log */
+    char *log_message;         /* for the error log; never holds a token or key */
+    size_t body_limit;         /* IDT_READ_BODY */
+} idt_decision;
+
+/* Every request header the core sets for the application starts with this prefix. The module removes
+ * incoming headers that match it (any case, '-' or '_') from every request, protected or not, so a
+ * client can never pose as the module. */
+#define IDT_HEADER_PREFIX "IDToken-"
+
+/* Fills *out (zeroed by the caller). Release it with idt_decision_free, whatever the action. */
+void idt_decide(const idt_request *request, idt_decision *out);
+
+void idt_decision_free(idt_decision *decision);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IDTOKEN_ABI_H */

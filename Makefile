@@ -1,0 +1,65 @@
+# mod_auth_idtoken: the Swift core (libIDToken.so) and the thin Apache module around it.
+#   make            build both into build/
+#   make install    install into Apache's module folder (apxs), plus the Debian .load file
+#   make demo       local Apache + demo provider on 127.0.0.1, prints the URL to open
+#   make test       unit tests and end-to-end tests against a real Apache
+SHELL := /bin/bash
+APXS ?= $(shell command -v apxs || command -v apxs2 || echo /usr/bin/apxs)
+SWIFT ?= swift
+BUILD := build
+SWIFT_RELEASE := .build/release
+
+# Static Swift runtime: one self-contained library beside the module. -z nodelete: httpd unloads and
+# reloads modules at start-up and on graceful restart, and the Swift runtime cannot survive an unload.
+# The version script exports only the idt_* ABI.
+SWIFT_LINK_FLAGS := -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
+	-Xlinker --version-script=$(CURDIR)/CShim/exports.map
+
+SWIFT_SOURCES := $(shell find Sources CShim -type f) Package.swift
+
+.PHONY: all swift module install demo test unit e2e deps clean
+
+all: module
+
+$(BUILD)/libIDToken.so: $(SWIFT_SOURCES)
+	$(SWIFT) build -c release --product IDToken $(SWIFT_LINK_FLAGS)
+	@mkdir -p $(BUILD)
+	cp $(SWIFT_RELEASE)/libIDToken.so $@
+	strip --strip-unneeded $@
+
+swift: $(BUILD)/libIDToken.so
+
+# apxs rewrites -Wl,-rpath into something libtool drops; -Wl,-Wl,-rpath survives (FIELD-NOTES).
+$(BUILD)/mod_auth_idtoken.so: apache/mod_auth_idtoken.c CShim/include/idtoken.h $(BUILD)/libIDToken.so
+	cd apache && $(APXS) -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror -I ../CShim/include \
+		-L ../$(BUILD) -lIDToken -Wl,-Wl,-rpath,'\$$ORIGIN' -o mod_auth_idtoken.so mod_auth_idtoken.c
+	cp apache/.libs/mod_auth_idtoken.so $@
+	rm -rf apache/.libs apache/*.lo apache/*.la apache/*.slo apache/*.o
+
+module: $(BUILD)/mod_auth_idtoken.so
+
+install: module
+	$(eval LIBEXEC := $(shell $(APXS) -q LIBEXECDIR))
+	install -m 644 $(BUILD)/libIDToken.so $(DESTDIR)$(LIBEXEC)/libIDToken.so
+	install -m 644 $(BUILD)/mod_auth_idtoken.so $(DESTDIR)$(LIBEXEC)/mod_auth_idtoken.so
+	if [ -d $(DESTDIR)/etc/apache2/mods-available ]; then \
+		install -m 644 apache/auth_idtoken.load $(DESTDIR)/etc/apache2/mods-available/auth_idtoken.load; fi
+	@echo "installed into $(LIBEXEC); on Debian: a2enmod auth_idtoken"
+
+deps:
+	./scripts/install-deps.sh
+
+demo: deps module
+	./scripts/demo.sh
+
+unit:
+	$(SWIFT) test
+
+e2e: module
+	python3 -m pytest Tests/e2e -q
+
+test: deps
+	./scripts/test.sh
+
+clean:
+	rm -rf $(BUILD) .build

@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mod_auth_idtoken",
+    products: [
+        // The shared library the Apache module links. Built by the Makefile with the Swift runtime linked
+        // in statically and `-z nodelete`, because httpd unloads and reloads modules (see FIELD-NOTES).
+        .library(name: "IDToken", type: .dynamic, targets: ["IDToken"]),
+    ],
+    dependencies: [
+        // 4.x: built on FoundationEssentials, so no full Foundation or ICU gets linked into httpd.
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+    ],
+    targets: [
+        // The ABI header shared with apache/mod_auth_idtoken.c.
+        .target(name: "CShim", path: "CShim"),
+        // libcurl's variadic setopt cannot be called from Swift: a few fixed-signature wrappers.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        // The whole logic: provider metadata and keys, token validation, sessions, request decisions.
+        .target(
+            name: "IDTokenCore",
+            dependencies: [
+                "CCurl",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // The @_cdecl entry points: C structs in, a decision out.
+        .target(name: "IDToken", dependencies: ["IDTokenCore", "CShim"]),
+        .testTarget(name: "IDTokenCoreTests", dependencies: ["IDTokenCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

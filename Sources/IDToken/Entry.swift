@@ -1,0 +1,156 @@
+import CShim
+import IDTokenCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The C entry points. Each one is total: any failure becomes a return value, never a trap, because a
+// trap here kills the Apache child and every request it is serving.
+
+@_cdecl("idt_abi_version")
+public func idt_abi_version() -> Int32 { Int32(IDT_ABI_VERSION) }
+
+@_cdecl("idt_free")
+public func idt_free(_ p: UnsafeMutablePointer<CChar>?) { free(p) }
+
+@_cdecl("idt_setting_check")
+public func idt_setting_check(_ setting: Int32, _ value: UnsafePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
+    guard let which = Setting(rawValue: setting) else { return CExport.string("unknown setting \(setting)") }
+    guard let value else { return CExport.string("a value is required") }
+    return which.check(String(cString: value)).flatMap(CExport.string)
+}
+
+@_cdecl("idt_sites_reset")
+public func idt_sites_reset() {
+    SiteRegistry.sites = []
+}
+
+@_cdecl("idt_site_register")
+public func idt_site_register(_ config: UnsafePointer<idt_site_config>?,
+                              _ error: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                              _ warning: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    error?.pointee = nil
+    warning?.pointee = nil
+    guard let c = config?.pointee else {
+        error?.pointee = CExport.string("no configuration given")
+        return -1
+    }
+    let input = SiteConfig.Input(
+        siteName: CExport.optionalString(c.site_name) ?? "?",
+        defaultScheme: CExport.optionalString(c.default_scheme) ?? "http",
+        defaultHost: CExport.optionalString(c.default_host) ?? "localhost",
+        discoveryURL: CExport.optionalString(c.discovery_url),
+        clientID: CExport.optionalString(c.client_id),
+        redirectURI: CExport.optionalString(c.redirect_uri),
+        sessionKeyFile: CExport.optionalString(c.session_key_file),
+        scope: CExport.optionalString(c.scope))
+    do {
+        let (site, warnings) = try SiteConfig.make(input)
+        if !warnings.isEmpty { warning?.pointee = CExport.string(warnings.joined(separator: "; ")) }
+        let provider = ProviderCache(discoveryURL: site.discoveryURL, fetcher: CurlFetcher())
+        SiteRegistry.sites.append(Site(config: site, provider: provider))
+        return Int32(SiteRegistry.sites.count - 1)
+    } catch let problem {
+        error?.pointee = CExport.string(problem.message)
+        return -1
+    }
+}
+
+@_cdecl("idt_child_init")
+public func idt_child_init() {
+    CurlFetcher.globalInit()
+}
+
+@_cdecl("idt_decide")
+public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMutablePointer<idt_decision>?) {
+    guard let out else { return }
+    out.pointee = idt_decision()
+    out.pointee.log_level = IDT_LOG_NONE
+    guard let r = request?.pointee, let site = SiteRegistry.site(r.site) else {
+        out.pointee.action = Int32(IDT_RESPOND.rawValue)
+        out.pointee.status = 500
+        out.pointee.log_level = IDT_LOG_ERR
+        out.pointee.log_message = CExport.string("request for an unregistered site")
+        return
+    }
+    var body: [UInt8]?
+    if r.body_read != 0 {
+        body = r.body.map { Array(UnsafeRawBufferPointer(start: $0, count: r.body_len)) } ?? []
+    }
+    let req = AuthRequest(
+        method: CExport.optionalString(r.method) ?? "GET",
+        scheme: CExport.optionalString(r.scheme) ?? "http",
+        host: CExport.optionalString(r.host) ?? "",
+        target: CExport.optionalString(r.uri) ?? "/",
+        cookie: CExport.optionalString(r.cookie),
+        contentType: CExport.optionalString(r.content_type),
+        accept: CExport.optionalString(r.accept),
+        secFetchMode: CExport.optionalString(r.sec_fetch_mode),
+        secFetchDest: CExport.optionalString(r.sec_fetch_dest),
+        xRequestedWith: CExport.optionalString(r.x_requested_with),
+        body: body,
+        bodyTooLarge: r.body_too_large != 0)
+    var rng = SystemRandomNumberGenerator()
+    let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
+    export(decision, into: out)
+}
+
+private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_decision>) {
+    func setLog(_ log: Decision.LogLine?) {
+        guard let log else { return }
+        out.pointee.log_level = log.level.rawValue
+        out.pointee.log_message = CExport.string(log.message)
+    }
+    func setCookies(_ list: [String]) {
+        (out.pointee.set_cookies, out.pointee.set_cookies_count) = CExport.strings(list)
+    }
+    switch decision {
+    case .decline:
+        out.pointee.action = Int32(IDT_DECLINE.rawValue)
+    case .readBody(let limit):
+        out.pointee.action = Int32(IDT_READ_BODY.rawValue)
+        out.pointee.body_limit = limit
+    case .pass(let p):
+        out.pointee.action = Int32(IDT_PASS.rawValue)
+        out.pointee.remote_user = CExport.string(p.remoteUser)
+        (out.pointee.headers, out.pointee.headers_count) = CExport.pairs(p.headers)
+        (out.pointee.env, out.pointee.env_count) = CExport.pairs(p.env)
+        setCookies(p.setCookies)
+    case .redirect(let r):
+        out.pointee.action = Int32(IDT_REDIRECT.rawValue)
+        out.pointee.status = Int32(r.status)
+        out.pointee.location = CExport.string(r.location)
+        setCookies(r.setCookies)
+        setLog(r.log)
+    case .respond(let r):
+        out.pointee.action = Int32(IDT_RESPOND.rawValue)
+        out.pointee.status = Int32(r.status)
+        out.pointee.page = CExport.string(r.page)
+        (out.pointee.env, out.pointee.env_count) = CExport.pairs(r.env)
+        setCookies(r.setCookies)
+        setLog(r.log)
+    }
+}
+
+@_cdecl("idt_decision_free")
+public func idt_decision_free(_ d: UnsafeMutablePointer<idt_decision>?) {
+    guard let d else { return }
+    let v = d.pointee
+    free(v.location)
+    free(v.remote_user)
+    free(v.page)
+    free(v.log_message)
+    for (list, count) in [(v.headers, v.headers_count), (v.env, v.env_count)] {
+        guard let list else { continue }
+        for i in 0..<count {
+            free(list[i].name)
+            free(list[i].value)
+        }
+        free(list)
+    }
+    if let cookies = v.set_cookies {
+        for i in 0..<v.set_cookies_count { free(cookies[i]) }
+        free(cookies)
+    }
+    d.pointee = idt_decision()
+}

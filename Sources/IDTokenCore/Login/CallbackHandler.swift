@@ -1,0 +1,102 @@
+/// The provider's form_post to the redirect URI: checked in the order that costs least first, and
+/// only a response that passes every check opens a session.
+enum CallbackHandler {
+    static func handle(_ request: AuthRequest, site: Site, now: Int64) -> Decision {
+        do throws(LoginError) {
+            guard request.method == "POST" else {
+                if let query = request.query, let pairs = FormEncoding.parse(query.utf8),
+                   pairs.contains(where: { ["id_token", "state", "error", "code", "access_token"].contains($0.0) }) {
+                    throw .responseInQuery
+                }
+                throw .callbackNotPost(method: request.method)
+            }
+            guard CallbackForm.isFormContentType(request.contentType) else {
+                throw .unsupportedContentType(request.contentType.map { Masking.printable($0, max: 80) })
+            }
+            if request.bodyTooLarge { throw .bodyTooLarge(limit: site.config.callbackBodyLimit) }
+            guard let body = request.body else { return .readBody(limit: site.config.callbackBodyLimit) }
+            return try complete(CallbackForm(body: body), request: request, site: site, now: now)
+        } catch {
+            return refusal(error, request: request, clearing: [])
+        }
+    }
+
+    private static func complete(_ form: CallbackForm, request: AuthRequest, site: Site, now: Int64) throws(LoginError) -> Decision {
+        let config = site.config
+        // The provider's refusal is reported as such even when the state no longer matches anything.
+        if let error = form["error"] {
+            let login = form["state"].flatMap { try? loginState(for: $0, request: request, config: config, now: now) }
+            let clearing = login.map { [LoginStart.stateCookie($0.cookieName, value: "", maxAge: 0).headerValue] } ?? []
+            return refusal(.providerError(code: error, description: form["error_description"]), request: request, clearing: clearing)
+        }
+        guard let state = form["state"], !state.isEmpty else { throw .missingParameter("state") }
+        let login = try loginState(for: state, request: request, config: config, now: now)
+        let clearing = [LoginStart.stateCookie(login.cookieName, value: "", maxAge: 0).headerValue]
+        do throws(LoginError) {
+            guard let token = form["id_token"], !token.isEmpty else { throw .missingParameter("id_token") }
+            let validated = try validate(token, login: login, site: site, now: now)
+            let session = Session(subject: validated.subject, issuer: validated.issuer, createdAt: now,
+                                  expiresAt: now + config.sessionLifetime,
+                                  claims: ClaimsForApp.flatten(validated.claims, delimiter: config.claimDelimiter))
+            guard let cookie = SessionGate.cookie(for: session, request: request, config: config) else {
+                return refusal(.stateCookieUnreadable, request: request, clearing: clearing)
+            }
+            let headerValue = cookie.headerValue
+            var log = "login of '\(Masking.printable(validated.subject))' (\(validated.algorithm.rawValue), kid \(validated.keyID ?? "none"))"
+            var level = Decision.LogLine.Level.info
+            if headerValue.utf8.count > 4000 {
+                level = .warning
+                log += "; the session cookie is \(headerValue.utf8.count) bytes, over what browsers keep: keep fewer claims"
+            }
+            return .redirect(.init(status: 303, location: login.returnTo, setCookies: clearing + [headerValue],
+                                   log: .init(level: level, message: log)))
+        } catch {
+            return refusal(error, request: request, clearing: clearing)
+        }
+    }
+
+    /// The login this response answers, from the state cookie named after its state.
+    private static func loginState(for state: String, request: AuthRequest, config: SiteConfig, now: Int64) throws(LoginError) -> LoginState {
+        let values = CookieHeader(request.cookie).values(named: LoginState.cookieName(forState: state))
+        guard !values.isEmpty else { throw .stateCookieMissing }
+        for value in values {
+            guard let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: config.cookieContext),
+                  let login = LoginState(decoding: plain) else { continue }
+            guard constantTimeEquals(login.state, state) else { throw .stateMismatch }
+            let age = now - login.createdAt
+            guard age <= config.stateLifetime, age >= -config.clockSkew else { throw .stateExpired(age: age) }
+            return login
+        }
+        throw .stateCookieUnreadable
+    }
+
+    private static func validate(_ token: String, login: LoginState, site: Site, now: Int64) throws(LoginError) -> ValidatedIDToken {
+        let config = site.config
+        do {
+            let (jws, _) = try IDTokenValidator.parse(token, allowed: config.allowedAlgorithms)
+            let metadata = try site.provider.metadata(now: now)
+            let keys = try site.provider.keys(now: now, kid: jws.header.kid)
+            let expect = TokenExpectations(issuer: metadata.issuer, clientID: config.clientID, nonce: login.nonce,
+                                           loginStartedAt: login.createdAt, allowedAlgorithms: config.allowedAlgorithms,
+                                           clockSkew: config.clockSkew)
+            return try IDTokenValidator.validate(token, keys: keys, expect: expect, now: now)
+        } catch let e as TokenError {
+            throw .invalidToken(e)
+        } catch let e as ProviderError {
+            throw .provider(e)
+        } catch {
+            throw .malformedForm
+        }
+    }
+
+    static func refusal(_ error: LoginError, request: AuthRequest, clearing: [String]) -> Decision {
+        let level: Decision.LogLine.Level = if case .provider = error { .error } else { .warning }
+        var env = [("IDTOKEN_ERROR", error.code), ("IDTOKEN_ERROR_DESCRIPTION", error.userMessage)]
+        if case .providerError(_, let description) = error, let description {
+            env.append(("IDTOKEN_PROVIDER_ERROR_DESCRIPTION", ClaimsForApp.cleanValue(Masking.printable(description))))
+        }
+        return .respond(ErrorPage.response(status: error.status, code: error.code, message: error.userMessage,
+                                           env: env, setCookies: clearing,
+                                           log: .init(level: level, message: error.logLine)))
+    }
+}

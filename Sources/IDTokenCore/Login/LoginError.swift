@@ -1,0 +1,92 @@
+/// Why a login response was refused. Each case maps to a status, a short code the error page and
+/// `ErrorDocument` can show, and a log line for the admin.
+enum LoginError: Error, Equatable {
+    case responseInQuery
+    case callbackNotPost(method: String)
+    case unsupportedContentType(String?)
+    case bodyTooLarge(limit: Int)
+    case malformedForm
+    case repeatedParameter(String)
+    case missingParameter(String)
+    case providerError(code: String, description: String?)
+    case stateCookieMissing
+    case stateCookieUnreadable
+    case stateExpired(age: Int64)
+    case stateMismatch
+    case invalidToken(TokenError)
+    case provider(ProviderError)
+
+    var status: Int {
+        switch self {
+        case .callbackNotPost: return 405
+        case .bodyTooLarge: return 413
+        case .providerError, .invalidToken: return 401
+        case .provider(let e): return e.status
+        default: return 400
+        }
+    }
+
+    /// Exposed to the browser and to ErrorDocument pages as IDTOKEN_ERROR.
+    var code: String {
+        switch self {
+        case .responseInQuery, .callbackNotPost, .unsupportedContentType, .bodyTooLarge, .malformedForm,
+             .repeatedParameter, .missingParameter:
+            return "invalid_request"
+        case .providerError(let code, _):
+            // The provider's own code, if it is a plain token (it is echoed into a page and a variable).
+            let safe = code.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0 == "_" } && code.count <= 64
+            return safe ? code : "provider_error"
+        case .stateCookieMissing, .stateCookieUnreadable, .stateExpired, .stateMismatch:
+            return "invalid_state"
+        case .invalidToken:
+            return "invalid_token"
+        case .provider:
+            return "provider_unavailable"
+        }
+    }
+
+    /// What the user is told. Short, and free of anything secret.
+    var userMessage: String {
+        switch self {
+        case .stateCookieMissing, .stateCookieUnreadable, .stateExpired:
+            return "This login attempt expired or was started in another browser. Please try again."
+        case .providerError:
+            return "The identity provider did not log you in."
+        case .invalidToken, .stateMismatch:
+            return "The login response could not be verified."
+        case .provider:
+            return "The identity provider cannot be reached right now. Please try again in a moment."
+        default:
+            return "The login response was not valid."
+        }
+    }
+
+    var logLine: String {
+        switch self {
+        case .responseInQuery:
+            return "authorization response in a query string refused: only response_mode=form_post is accepted"
+        case .callbackNotPost(let m): return "the redirect URI accepts only the provider's POST, got \(m)"
+        case .unsupportedContentType(let ct): return "callback Content-Type '\(ct ?? "none")' is not application/x-www-form-urlencoded"
+        case .bodyTooLarge(let limit): return "callback body larger than \(limit) bytes"
+        case .malformedForm: return "callback body is not a valid form encoding"
+        case .repeatedParameter(let p): return "callback parameter '\(p)' repeated"
+        case .missingParameter(let p): return "callback lacks '\(p)'"
+        case .providerError(let code, let d): return "provider returned error '\(Masking.printable(code))'\(d.map { ": " + Masking.printable($0) } ?? "")"
+        case .stateCookieMissing:
+            return "state cookie missing for this state: login too slow, cookie dropped by the browser (SameSite=None needs Secure: is the site on https?), or a forged/replayed response"
+        case .stateCookieUnreadable: return "state cookie cannot be opened (tampered, or sealed with an unknown key)"
+        case .stateExpired(let age): return "state expired: the login took \(age) s"
+        case .stateMismatch: return "state mismatch between the response and the state cookie"
+        case .invalidToken(let e): return "ID token refused: " + e.logDescription
+        case .provider(let e): return e.logDescription
+        }
+    }
+}
+
+enum Masking {
+    /// Values from outside, made safe for one log line: control characters replaced, length capped.
+    static func printable(_ s: String, max: Int = 200) -> String {
+        let cleaned = String(String.UnicodeScalarView(s.unicodeScalars.prefix(max).map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+        return s.unicodeScalars.count > max ? cleaned + "..." : cleaned
+    }
+}

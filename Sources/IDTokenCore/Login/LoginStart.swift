@@ -1,0 +1,59 @@
+/// Sends a browser without a session to the provider, with a fresh state cookie.
+enum LoginStart {
+    static func begin<R: RandomNumberGenerator>(_ request: AuthRequest, site: Site, now: Int64, rng: inout R) -> Decision {
+        let config = site.config
+        // A script's request cannot follow a login page; answering 401 also keeps background polling
+        // from piling up a state cookie per request.
+        guard request.isNavigation else {
+            return .respond(ErrorPage.response(status: 401, code: "login_required",
+                                               message: "You are not logged in.", setCookies: [],
+                                               log: .init(level: .info, message: "no session for a non-navigation request to \(Masking.printable(String(request.path))): 401 instead of a login redirect")))
+        }
+        let metadata: ProviderMetadata
+        do {
+            metadata = try site.provider.metadata(now: now)
+        } catch {
+            return CallbackHandler.refusal(.provider(error), request: request, clearing: [])
+        }
+        // Only the path and query are kept, so the redirect after login cannot leave this site.
+        let returnTo = request.target.hasPrefix("/") && !request.target.hasPrefix("//") ? request.target : "/"
+        let login = LoginState.start(returnTo: returnTo, now: now, using: &rng)
+        guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: config.cookieContext) else {
+            return .respond(ErrorPage.response(status: 500, code: "internal_error", message: "The login could not be started.",
+                                               setCookies: [], log: .init(level: .error, message: "sealing the state cookie failed")))
+        }
+        let auth = AuthorizationRequest(endpoint: metadata.authorizationEndpoint, clientID: config.clientID,
+                                        redirectURI: config.redirectURI.url(scheme: request.scheme, host: request.host),
+                                        scope: config.scope, state: login.state, nonce: login.nonce)
+        var cookies = staleStateCookies(request, config: config, now: now).map { stateCookie($0, value: "", maxAge: 0) }
+        cookies.append(stateCookie(login.cookieName, value: sealed, maxAge: config.stateLifetime))
+        return .redirect(.init(status: 302, location: auth.url, setCookies: cookies.map(\.headerValue),
+                               log: .init(level: .debug, message: "no session: login started for \(Masking.printable(returnTo))")))
+    }
+
+    /// The state cookie must come back on the provider's cross-site POST: SameSite=None, which
+    /// browsers accept only with Secure (and honour over http on loopback hosts only).
+    static func stateCookie(_ name: String, value: String, maxAge: Int64) -> SetCookie {
+        SetCookie(name: name, value: value, maxAge: maxAge, secure: true, sameSite: SetCookie.SameSite.none)
+    }
+
+    /// State cookies to delete before adding one: those that no longer open or have expired, and the
+    /// oldest beyond the cap, so abandoned logins cannot grow the Cookie header without bound.
+    static func staleStateCookies(_ request: AuthRequest, config: SiteConfig, now: Int64) -> [String] {
+        var live = [(name: String, createdAt: Int64)]()
+        var stale = [String]()
+        for (name, value) in CookieHeader(request.cookie).pairs where name.hasPrefix(LoginState.cookiePrefix) {
+            if let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: config.cookieContext),
+               let state = LoginState(decoding: plain), now - state.createdAt <= config.stateLifetime {
+                live.append((String(name), state.createdAt))
+            } else {
+                stale.append(String(name))
+            }
+        }
+        let excess = live.count - (config.maximumStateCookies - 1)
+        if excess > 0 {
+            stale += live.sorted { $0.createdAt < $1.createdAt }.prefix(excess).map(\.name)
+        }
+        return stale
+    }
+}

@@ -1,0 +1,95 @@
+import Synchronization
+
+/// One provider's discovery document and key set, fetched lazily in the child that first needs them
+/// and shared by its threads. Fetches happen outside the lock; two threads racing both fetch and the
+/// later one wins, which is harmless and keeps the lock short.
+public final class ProviderCache: Sendable {
+    public struct Policy: Sendable {
+        /// How long a discovery document is used before it is fetched again.
+        public var metadataLifetime: Int64 = 24 * 3600
+        /// How long a key set is used before it is fetched again.
+        public var keysLifetime: Int64 = 3600
+        /// At most one refetch of the key set for an unknown `kid` in this many seconds: a flood of
+        /// tokens with made-up kids must not turn into a flood of requests to the provider.
+        public var unknownKeyRefetchInterval: Int64 = 30
+        /// After a failed fetch, requests fail fast for this long instead of each waiting on a timeout.
+        public var failureBackoff: Int64 = 2
+        public init() {}
+    }
+
+    public let discoveryURL: String
+    let fetcher: any HTTPFetcher
+    let policy: Policy
+
+    private struct Cached<T> {
+        var value: T
+        var fetchedAt: Int64
+    }
+
+    private struct State {
+        var metadata: Cached<ProviderMetadata>?
+        var keys: Cached<JWKSet>?
+        var lastUnknownKeyRefetch: Int64?
+        var lastFailure: (at: Int64, error: ProviderError)?
+    }
+
+    private let state = Mutex(State())
+
+    public init(discoveryURL: String, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
+        self.discoveryURL = discoveryURL
+        self.fetcher = fetcher
+        self.policy = policy
+    }
+
+    func metadata(now: Int64) throws(ProviderError) -> ProviderMetadata {
+        let cached = state.withLock { $0.metadata }
+        if let cached, now - cached.fetchedAt < policy.metadataLifetime { return cached.value }
+        if let failure = recentFailure(now: now) {
+            // While the provider is failing, a stale document is better than none.
+            if let cached { return cached.value }
+            throw failure
+        }
+        do {
+            let body = try fetcher.fetchDocument(discoveryURL)
+            let metadata = try ProviderMetadata(discoveryDocument: body, discoveryURL: discoveryURL)
+            state.withLock { $0.metadata = Cached(value: metadata, fetchedAt: now); $0.lastFailure = nil }
+            return metadata
+        } catch {
+            state.withLock { $0.lastFailure = (now, error) }
+            if let cached { return cached.value }
+            throw error
+        }
+    }
+
+    /// The key set, fresh enough for a token with this `kid`. An unknown kid triggers one refetch,
+    /// rate-limited; when the limit applies the current set is returned and the token fails on it.
+    func keys(now: Int64, kid: String?) throws(ProviderError) -> JWKSet {
+        let cached = state.withLock { $0.keys }
+        if let cached, now - cached.fetchedAt < policy.keysLifetime {
+            guard let kid, !cached.value.contains(kid: kid) else { return cached.value }
+            let allowed = state.withLock { s -> Bool in
+                if let last = s.lastUnknownKeyRefetch, now - last < policy.unknownKeyRefetchInterval { return false }
+                s.lastUnknownKeyRefetch = now
+                return true
+            }
+            guard allowed else { return cached.value }
+        }
+        let metadata = try metadata(now: now)
+        do {
+            let body = try fetcher.fetchDocument(metadata.jwksURI)
+            let set = try JWKSet(json: body)
+            state.withLock { $0.keys = Cached(value: set, fetchedAt: now) }
+            return set
+        } catch {
+            if let cached { return cached.value }
+            throw error
+        }
+    }
+
+    private func recentFailure(now: Int64) -> ProviderError? {
+        state.withLock { s in
+            guard let f = s.lastFailure, now - f.at < policy.failureBackoff else { return nil }
+            return f.error
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import FoundationEssentials
+
+/// The parts of a discovery document (OpenID Connect Discovery 1.0 §3) this flow uses.
+struct ProviderMetadata: Sendable, Equatable {
+    let issuer: String
+    let authorizationEndpoint: String
+    let jwksURI: String
+    let endSessionEndpoint: String?
+
+    private struct Document: Decodable {
+        let issuer: String?
+        let authorization_endpoint: String?
+        let jwks_uri: String?
+        let end_session_endpoint: String?
+    }
+
+    init(issuer: String, authorizationEndpoint: String, jwksURI: String, endSessionEndpoint: String? = nil) {
+        self.issuer = issuer
+        self.authorizationEndpoint = authorizationEndpoint
+        self.jwksURI = jwksURI
+        self.endSessionEndpoint = endSessionEndpoint
+    }
+
+    /// Parses a discovery document fetched from `discoveryURL`. Discovery §4.3: the issuer in the
+    /// document must be the one the discovery URL was derived from, or an attacker controlling the
+    /// document could name any issuer.
+    init(discoveryDocument json: [UInt8], discoveryURL: String) throws(ProviderError) {
+        let doc: Document
+        do {
+            doc = try JSONDecoder().decode(Document.self, from: Data(json))
+        } catch {
+            throw .invalidDocument("discovery document is not a JSON object")
+        }
+        guard let issuer = doc.issuer, let auth = doc.authorization_endpoint, let jwks = doc.jwks_uri else {
+            throw .invalidDocument("discovery document lacks issuer, authorization_endpoint or jwks_uri")
+        }
+        guard URLParts(auth)?.isHTTP == true, URLParts(jwks)?.isHTTP == true else {
+            throw .invalidDocument("authorization_endpoint and jwks_uri must be http(s) URLs")
+        }
+        let expected = ProviderMetadata.issuer(fromDiscoveryURL: discoveryURL)
+        // Discovery §4.1 drops an issuer's trailing slash before appending the suffix (Auth0's issuers
+        // end in "/"), so the derived value may lack the slash the document has.
+        if let expected, expected != issuer, expected + "/" != issuer {
+            throw .issuerMismatch(configured: expected, discovered: issuer)
+        }
+        self.init(issuer: issuer, authorizationEndpoint: auth, jwksURI: jwks, endSessionEndpoint: doc.end_session_endpoint)
+    }
+
+    static let wellKnownSuffix = "/.well-known/openid-configuration"
+
+    /// The issuer a discovery URL stands for: the URL without the well-known suffix. Nil when the URL
+    /// does not end with it (then the document's issuer is taken as it is).
+    static func issuer(fromDiscoveryURL url: String) -> String? {
+        guard url.hasSuffix(wellKnownSuffix) else { return nil }
+        return String(url.dropLast(wellKnownSuffix.count))
+    }
+}

@@ -1,0 +1,57 @@
+/// The facts of one HTTP request that the decision depends on, as the C module gathered them.
+public struct AuthRequest: Sendable {
+    public var method: String
+    public var scheme: String
+    public var host: String
+    /// Path and query as sent, still percent-encoded.
+    public var target: String
+    public var cookie: String?
+    public var contentType: String?
+    public var accept: String?
+    public var secFetchMode: String?
+    public var secFetchDest: String?
+    public var xRequestedWith: String?
+    /// Nil until the core asked for the body.
+    public var body: [UInt8]?
+    public var bodyTooLarge = false
+
+    public init(method: String, scheme: String, host: String, target: String, cookie: String? = nil,
+                contentType: String? = nil, accept: String? = nil, secFetchMode: String? = nil,
+                secFetchDest: String? = nil, xRequestedWith: String? = nil, body: [UInt8]? = nil,
+                bodyTooLarge: Bool = false) {
+        self.method = method
+        self.scheme = scheme
+        self.host = host
+        self.target = target
+        self.cookie = cookie
+        self.contentType = contentType
+        self.accept = accept
+        self.secFetchMode = secFetchMode
+        self.secFetchDest = secFetchDest
+        self.xRequestedWith = xRequestedWith
+        self.body = body
+        self.bodyTooLarge = bodyTooLarge
+    }
+
+    var path: Substring { target.prefix { $0 != "?" } }
+
+    var query: Substring? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        return target[target.index(after: q)...]
+    }
+
+    var isSecure: Bool { scheme == "https" }
+
+    /// Whether the browser is navigating (and can follow a redirect to a login page), as opposed to a
+    /// script's fetch/XHR that would only receive the provider's HTML. Fetch metadata first, then the
+    /// older signals, as browsers without Sec-Fetch-* still send them.
+    var isNavigation: Bool {
+        if let mode = secFetchMode?.lowercased() { return mode == "navigate" }
+        if let dest = secFetchDest?.lowercased(), dest != "document" { return false }
+        if xRequestedWith?.lowercased() == "xmlhttprequest" { return false }
+        if let accept = accept?.lowercased() {
+            return accept.contains("text/html") || accept.contains("application/xhtml+xml") || accept.contains("*/*")
+        }
+        return true
+    }
+}

@@ -1,0 +1,46 @@
+/// What the module should do with a request. The C module applies it without interpreting it.
+public enum Decision: Sendable {
+    /// Not the module's business.
+    case decline
+    /// Read at most `limit` bytes of the body and ask again.
+    case readBody(limit: Int)
+    case pass(Pass)
+    case redirect(Redirect)
+    case respond(Response)
+
+    public struct Pass: Sendable {
+        public var remoteUser: String
+        public var headers: [(String, String)]
+        public var env: [(String, String)]
+        public var setCookies: [String] = []
+    }
+
+    public struct Redirect: Sendable {
+        public var status: Int
+        public var location: String
+        public var setCookies: [String]
+        public var log: LogLine?
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var page: String
+        public var env: [(String, String)]
+        public var setCookies: [String]
+        public var log: LogLine?
+    }
+
+    public struct LogLine: Sendable, Equatable {
+        public enum Level: Int32, Sendable { case error = 3, warning = 4, notice = 5, info = 6, debug = 7 }
+        public var level: Level
+        public var message: String
+    }
+
+    var status: Int? {
+        switch self {
+        case .redirect(let r): return r.status
+        case .respond(let r): return r.status
+        default: return nil
+        }
+    }
+}

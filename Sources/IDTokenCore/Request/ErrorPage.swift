@@ -1,0 +1,16 @@
+/// The short page a browser gets when the module refuses. Apache shows an `ErrorDocument` instead when
+/// the admin configured one; the IDTOKEN_ERROR* variables let that page say what happened.
+enum ErrorPage {
+    static func response(status: Int, code: String, message: String, env: [(String, String)]? = nil,
+                         setCookies: [String], log: Decision.LogLine?) -> Decision.Response {
+        let page = """
+            <!DOCTYPE html>
+            <html><head><meta charset="utf-8"><title>Login failed</title></head>
+            <body><h1>Login failed</h1><p>\(HTML.escape(message))</p><p><small>\(HTML.escape(code))</small></p></body></html>
+
+            """
+        return Decision.Response(status: status, page: page,
+                                 env: env ?? [("IDTOKEN_ERROR", code), ("IDTOKEN_ERROR_DESCRIPTION", message)],
+                                 setCookies: setCookies, log: log)
+    }
+}

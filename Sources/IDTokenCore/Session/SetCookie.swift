@@ -1,0 +1,28 @@
+/// One Set-Cookie header value.
+struct SetCookie: Equatable {
+    enum SameSite: String {
+        case lax = "Lax", strict = "Strict", none = "None"
+    }
+
+    var name: String
+    var value: String
+    var path = "/"
+    var maxAge: Int64?
+    var secure: Bool
+    var httpOnly = true
+    var sameSite: SameSite?
+
+    var headerValue: String {
+        var s = name + "=" + value + "; Path=" + path
+        if let maxAge { s += "; Max-Age=\(maxAge)" }
+        if secure { s += "; Secure" }
+        if httpOnly { s += "; HttpOnly" }
+        if let sameSite { s += "; SameSite=" + sameSite.rawValue }
+        return s
+    }
+
+    /// A header that makes the browser forget the cookie.
+    static func clearing(_ name: String, secure: Bool, sameSite: SameSite?) -> SetCookie {
+        SetCookie(name: name, value: "", maxAge: 0, secure: secure, sameSite: sameSite)
+    }
+}

@@ -1,0 +1,92 @@
+/// What a valid ID token must say, for one login (OpenID Connect Core §3.2.2.11 and §3.1.3.7).
+struct TokenExpectations {
+    let issuer: String
+    let clientID: String
+    let nonce: String
+    /// When this login's authorization request was made: a token cannot have been issued for it before.
+    let loginStartedAt: Int64
+    let allowedAlgorithms: Set<SignatureAlgorithm>
+    let clockSkew: Int64
+}
+
+/// A token that passed every check.
+struct ValidatedIDToken {
+    let subject: String
+    let issuer: String
+    let expiresAt: Int64
+    let claims: [String: JSONValue]
+    let keyID: String?
+    let algorithm: SignatureAlgorithm
+}
+
+/// Checks an ID token against the provider's keys and this login's expectations. Pure: the keys and
+/// the time are given, so a test controls both.
+enum IDTokenValidator {
+    /// Bounds the work a token without `kid` can cause when the set holds several candidate keys.
+    static let maximumKeysTried = 4
+
+    /// Parses and checks the header. Separate from `validate` so the caller can refetch keys when the
+    /// `kid` is unknown, before the signature is checked.
+    static func parse(_ token: String, allowed: Set<SignatureAlgorithm>) throws(TokenError) -> (CompactJWS, SignatureAlgorithm) {
+        let jws = try CompactJWS(token)
+        guard let algName = jws.header.alg else { throw .malformed("header has no alg") }
+        guard let alg = SignatureAlgorithm(rawValue: algName) else { throw .unsupportedAlgorithm(algName) }
+        guard allowed.contains(alg) else { throw .algorithmNotAllowed(algName) }
+        // RFC 8725 §3.11: an ID token is a plain JWT; other types (logout+jwt, at+jwt) must not pass as one.
+        if let typ = jws.header.typ, !["jwt", "application/jwt"].contains(typ.lowercased()) {
+            throw .unsupportedType(typ)
+        }
+        // RFC 7515 §4.1.11: extensions we do not understand must make the token invalid.
+        if jws.header.crit != nil { throw .criticalHeader }
+        return (jws, alg)
+    }
+
+    static func validate(_ token: String, keys: JWKSet, expect: TokenExpectations, now: Int64) throws(TokenError) -> ValidatedIDToken {
+        let (jws, alg) = try parse(token, allowed: expect.allowedAlgorithms)
+        try verifySignature(jws, alg: alg, keys: keys)
+        let claims = try IDTokenClaims(payload: jws.payload)
+        let checked = try checkClaims(claims, expect: expect, now: now)
+        return ValidatedIDToken(subject: checked.subject, issuer: expect.issuer, expiresAt: checked.exp,
+                                claims: claims.all, keyID: jws.header.kid, algorithm: alg)
+    }
+
+    static func verifySignature(_ jws: CompactJWS, alg: SignatureAlgorithm, keys: JWKSet) throws(TokenError) {
+        let candidates = keys.candidates(kid: jws.header.kid, algorithm: alg)
+        guard !candidates.isEmpty else {
+            if let kid = jws.header.kid, !keys.contains(kid: kid) { throw .unknownKeyID(kid) }
+            throw .noMatchingKey(kid: jws.header.kid)
+        }
+        for key in candidates.prefix(maximumKeysTried) where key.verify(jws.signature, over: jws.signingInput, with: alg) {
+            return
+        }
+        throw .badSignature
+    }
+
+    static func checkClaims(_ c: IDTokenClaims, expect: TokenExpectations, now: Int64) throws(TokenError) -> (subject: String, exp: Int64) {
+        guard c.issuer == expect.issuer else { throw .issuerMismatch(expected: expect.issuer, got: c.issuer) }
+        guard let aud = c.audiences, aud.contains(expect.clientID) else {
+            throw .audienceMismatch(got: c.audiences ?? [])
+        }
+        if let other = aud.first(where: { $0 != expect.clientID }) { throw .untrustedAudience(other) }
+        if let azp = c.authorizedParty {
+            guard azp == expect.clientID else { throw .authorizedPartyMismatch(azp) }
+        } else if aud.count > 1 {
+            throw .missingAuthorizedParty
+        }
+        guard let exp = c.time("exp") else { throw .missingExpiry }
+        guard now < exp + expect.clockSkew else { throw .expired(at: exp) }
+        guard let iat = c.time("iat") else { throw .missingIssuedAt }
+        guard iat <= now + expect.clockSkew else { throw .issuedInFuture(at: iat) }
+        guard iat >= expect.loginStartedAt - expect.clockSkew else { throw .issuedBeforeLogin(at: iat) }
+        if c.all["nbf"] != nil {
+            guard let nbf = c.time("nbf") else { throw .malformed("nbf is not a number") }
+            guard now + expect.clockSkew >= nbf else { throw .notYetValid(until: nbf) }
+        }
+        guard let nonce = c.nonce else { throw .missingNonce }
+        guard constantTimeEquals(nonce, expect.nonce) else { throw .nonceMismatch }
+        guard c.all["sub"] != nil else { throw .missingSubject }
+        // Core §2: sub is a string of at most 255 ASCII characters.
+        guard let sub = c.subject, !sub.isEmpty, sub.utf8.count <= 255 else { throw .invalidSubject }
+        return (sub, exp)
+    }
+}

@@ -1,0 +1,58 @@
+/// Why an ID token was refused. Each case names one rule, so the log line says exactly what failed;
+/// none carries the token itself.
+public enum TokenError: Error, Equatable, Sendable {
+    case malformed(String)
+    case tooLarge(bytes: Int)
+    case unsupportedAlgorithm(String)
+    case algorithmNotAllowed(String)
+    case unsupportedType(String)
+    case criticalHeader
+    case noMatchingKey(kid: String?)
+    case unknownKeyID(String)
+    case badSignature
+    case issuerMismatch(expected: String, got: String?)
+    case audienceMismatch(got: [String])
+    case untrustedAudience(String)
+    case missingAuthorizedParty
+    case authorizedPartyMismatch(String)
+    case expired(at: Int64)
+    case missingExpiry
+    case missingIssuedAt
+    case issuedInFuture(at: Int64)
+    case issuedBeforeLogin(at: Int64)
+    case notYetValid(until: Int64)
+    case missingSubject
+    case invalidSubject
+    case nonceMismatch
+    case missingNonce
+
+    /// One line for the error log.
+    public var logDescription: String {
+        switch self {
+        case .malformed(let why): return "malformed ID token: \(why)"
+        case .tooLarge(let n): return "ID token too large (\(n) bytes)"
+        case .unsupportedAlgorithm(let alg): return "unsupported signature algorithm '\(alg)'"
+        case .algorithmNotAllowed(let alg): return "signature algorithm '\(alg)' is not allowed"
+        case .unsupportedType(let typ): return "unexpected token type (typ) '\(typ)'"
+        case .criticalHeader: return "token has critical header extensions (crit) that are not understood"
+        case .noMatchingKey(let kid): return "no key in the provider's JWKS matches the token (kid \(kid ?? "absent"))"
+        case .unknownKeyID(let kid): return "unknown kid '\(kid)' after refetching the provider's JWKS"
+        case .badSignature: return "signature verification failed"
+        case .issuerMismatch(let exp, let got): return "issuer mismatch: expected '\(exp)', got '\(got ?? "none")'"
+        case .audienceMismatch(let got): return "audience mismatch: the client ID is not in aud \(got)"
+        case .untrustedAudience(let aud): return "untrusted extra audience '\(aud)' in aud"
+        case .missingAuthorizedParty: return "several audiences but no azp claim"
+        case .authorizedPartyMismatch(let azp): return "azp '\(azp)' is not the client ID"
+        case .expired(let at): return "token expired at \(at)"
+        case .missingExpiry: return "token has no exp claim"
+        case .missingIssuedAt: return "token has no iat claim"
+        case .issuedInFuture(let at): return "token issued in the future (iat \(at))"
+        case .issuedBeforeLogin(let at): return "token issued (iat \(at)) before this login started"
+        case .notYetValid(let until): return "token not valid before \(until) (nbf)"
+        case .missingSubject: return "token has no sub claim"
+        case .invalidSubject: return "sub claim is not a string of 1 to 255 characters"
+        case .nonceMismatch: return "nonce mismatch: the token was not issued for this login"
+        case .missingNonce: return "token has no nonce claim"
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/// A tiny length-prefixed binary format for what the module seals into cookies. Cheaper to read on
+/// every request than JSON, and the reader refuses anything truncated or oversized instead of trapping.
+struct ByteWriter {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+
+    mutating func i64(_ v: Int64) {
+        let u = UInt64(bitPattern: v)
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: u >> UInt64(shift))) }
+    }
+
+    mutating func string(_ s: String) {
+        let utf8 = Array(s.utf8)
+        let n = UInt32(clamping: utf8.count)
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: n >> UInt32(shift))) }
+        bytes.append(contentsOf: utf8.prefix(Int(n)))
+    }
+}
+
+struct ByteReader {
+    private let bytes: [UInt8]
+    private var offset = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var isAtEnd: Bool { offset == bytes.count }
+
+    mutating func u8() -> UInt8? {
+        guard offset < bytes.count else { return nil }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func i64() -> Int64? {
+        guard bytes.count - offset >= 8 else { return nil }
+        var u: UInt64 = 0
+        for i in 0..<8 { u = u << 8 | UInt64(bytes[offset + i]) }
+        offset += 8
+        return Int64(bitPattern: u)
+    }
+
+    mutating func string() -> String? {
+        guard bytes.count - offset >= 4 else { return nil }
+        var n = 0
+        for i in 0..<4 { n = n << 8 | Int(bytes[offset + i]) }
+        offset += 4
+        guard bytes.count - offset >= n else { return nil }
+        defer { offset += n }
+        return String(validating: bytes[offset..<offset + n], as: UTF8.self)
+    }
+}
