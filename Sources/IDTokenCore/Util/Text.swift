@@ -9,6 +9,8 @@ enum HTML {
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&#39;"
+            // Apache serves custom error pages as ISO-8859-1: anything beyond ASCII goes as a reference.
+            case _ where !ch.isASCII: out += "&#x" + String(ch.value, radix: 16) + ";"
             default: out.unicodeScalars.append(ch)
             }
         }

@@ -1,0 +1,674 @@
+"""Helpers for the end-to-end tests: the demo provider, Apache instances, a browser-like HTTP client,
+and an independent JWS verifier (the tests never reuse the provider's own signing code to check it)."""
+
+import base64
+import http.cookiejar
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from html.parser import HTMLParser
+from pathlib import Path
+
+import requests
+
+E2E_DIR = Path(__file__).resolve().parent
+REPO = E2E_DIR.parents[1]
+IDP = REPO / "demo" / "provider" / "idp.py"
+MODULE = REPO / "build" / "mod_auth_idtoken.so"
+APACHE = "/usr/sbin/apache2"
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def port_open(port, host="127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# The demo provider
+# ---------------------------------------------------------------------------------------------------
+
+class Provider:
+    """demo/provider/idp.py in a subprocess, on a free port of 127.0.0.1."""
+
+    def __init__(self, *args, client_id="test-client"):
+        self.folder = Path(tempfile.mkdtemp(prefix="e2e-idp-"))
+        self.client_id = client_id
+        out = open(self.folder / "stdout", "wb")
+        err = open(self.folder / "stderr", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(IDP), "--port", "0", "--host", "127.0.0.1", "--client-id", client_id, *args],
+            stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        out.close()
+        err.close()
+        try:
+            line = wait_for(self._ready_line, 20, "the demo provider to print its ready line")
+            self.issuer = line.split(" at ", 1)[1].strip()
+            self.port = urllib.parse.urlsplit(self.issuer).port
+            wait_for(self._discovery_answers, 10, "the demo provider's discovery document")
+        except Exception:
+            self.stop()
+            raise
+
+    def _ready_line(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("the demo provider exited with %s:\n%s" % (
+                self.proc.returncode, (self.folder / "stderr").read_text(errors="replace")))
+        for line in (self.folder / "stdout").read_text(errors="replace").splitlines():
+            if line.startswith("demo provider ready at "):
+                return line
+        return None
+
+    def _discovery_answers(self):
+        try:
+            return requests.get(self.discovery_url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    @property
+    def discovery_url(self):
+        return self.issuer + "/.well-known/openid-configuration"
+
+    def url(self, path):
+        return self.issuer + path
+
+    def discovery(self):
+        r = requests.get(self.discovery_url, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def jwks(self):
+        r = requests.get(self.url("/jwks"), timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def control(self, name, body=None):
+        r = requests.post(self.url("/_test/" + name), json=body or {}, timeout=30)
+        assert r.status_code == 200, "provider control %s failed: %s %s" % (name, r.status_code, r.text)
+        return r.json()
+
+    def reset(self):
+        return self.control("reset")
+
+    def configure(self, **settings):
+        return self.control("config", settings)
+
+    def mint(self, **body):
+        return self.control("mint", body)["id_token"]
+
+    def stats(self):
+        r = requests.get(self.url("/_test/stats"), timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Apache
+# ---------------------------------------------------------------------------------------------------
+
+_BUILTIN = None
+
+
+def builtin_modules():
+    """The modules compiled into /usr/sbin/apache2 (mod_unixd.c, mod_log_config.c on Debian)."""
+    global _BUILTIN
+    if _BUILTIN is None:
+        out = subprocess.run([APACHE, "-l"], capture_output=True, text=True).stdout
+        _BUILTIN = {line.strip()[:-2] for line in out.splitlines() if line.strip().endswith(".c")}
+    return _BUILTIN
+
+
+STOCK_MODULES = ["mpm_event", "authz_core", "authz_user", "authn_core", "unixd", "alias", "mime", "cgid",
+                 "env", "log_config", "dir"]
+
+ENV_CGI = """#!/usr/bin/env python3
+import json, os, sys
+sys.stdout.write("Content-Type: application/json\\r\\n\\r\\n")
+sys.stdout.write(json.dumps(dict(os.environ), indent=1, sort_keys=True))
+"""
+
+
+class Apache:
+    """One httpd with a generated configuration in a fresh folder under /tmp.
+
+    `directives` replaces the module's settings block (None: the standard one for `provider`);
+    `extra` is appended to the configuration."""
+
+    def __init__(self, discovery_url, *, client_id="test-client", directives=None, extra="", port=None,
+                 write_key=True):
+        self.folder = Path(tempfile.mkdtemp(prefix="e2e-httpd-"))
+        os.chmod(self.folder, 0o755)
+        self.port = port or free_port()
+        self.discovery_url = discovery_url
+        self.client_id = client_id
+        self.conf = self.folder / "httpd.conf"
+        self.key_file = self.folder / "session.key"
+        self.pid_file = self.folder / "httpd.pid"
+        self.log_file = self.folder / "error.log"
+        self.pid = None
+        if write_key:
+            fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+        (self.folder / "htdocs").mkdir(mode=0o755)
+        (self.folder / "htdocs" / "index.html").write_text("<html><body>e2e</body></html>\n")
+        cgi = self.folder / "cgi"
+        cgi.mkdir(mode=0o755)
+        (cgi / "env.cgi").write_text(ENV_CGI)
+        os.chmod(cgi / "env.cgi", 0o755)
+        self.write_config(directives, extra)
+
+    # -- configuration --
+    def module_directives(self):
+        return "\n".join([
+            "IDTokenDiscoveryURL %s" % self.discovery_url,
+            "IDTokenClientID %s" % self.client_id,
+            "IDTokenRedirectURI /protected/callback",
+            "IDTokenSessionKeyFile %s" % self.key_file,
+        ])
+
+    def write_config(self, directives=None, extra=""):
+        f = self.folder
+        loads = []
+        for name in STOCK_MODULES:
+            if "mod_%s" % name in builtin_modules():
+                continue
+            loads.append("LoadModule %s_module %s" % (name, APACHE_MODULES / ("mod_%s.so" % name)))
+        as_root = os.geteuid() == 0
+        lines = [
+            "# generated by Tests/e2e/harness.py",
+            "ServerRoot %s" % f,
+            "DefaultRuntimeDir %s" % f,
+            "PidFile %s" % self.pid_file,
+            "Mutex file:%s default" % f,
+            *loads,
+            "User www-data" if as_root else "",
+            "Group www-data" if as_root else "",
+            "Listen 127.0.0.1:%d" % self.port,
+            "ServerName localhost:%d" % self.port,
+            "ServerAdmin webmaster@localhost",
+            "DocumentRoot %s/htdocs" % f,
+            "ErrorLog %s" % self.log_file,
+            "LogLevel info",
+            'LogFormat "%h %l %u %t \\"%r\\" %>s %b" common',
+            "CustomLog %s/access.log common" % f,
+            "TypesConfig /etc/mime.types",
+            "DirectoryIndex index.html",
+            "ScriptSock %s/cgid.sock" % f,
+            "StartServers 2",
+            "ServerLimit 4",
+            "ThreadLimit 8",
+            "ThreadsPerChild 8",
+            "MinSpareThreads 8",
+            "MaxSpareThreads 16",
+            "MaxRequestWorkers 16",
+            "KeepAliveTimeout 2",
+            "Timeout 30",
+            "GracefulShutdownTimeout 5",
+            "<Directory />",
+            "  AllowOverride None",
+            "  Require all denied",
+            "</Directory>",
+            "<Directory %s/htdocs>" % f,
+            "  Require all granted",
+            "</Directory>",
+            "<Directory %s/cgi>" % f,
+            "  Options +ExecCGI",
+            "  Require all granted",
+            "</Directory>",
+            "",
+            "LoadModule auth_idtoken_module %s" % MODULE,
+            "LogLevel info auth_idtoken:debug",
+            directives if directives is not None else self.module_directives(),
+            "ScriptAlias /protected/env %s/cgi/env.cgi" % f,
+            "ScriptAlias /public/env %s/cgi/env.cgi" % f,
+            "<Location /protected>",
+            "  AuthType IDToken",
+            "  Require valid-user",
+            "</Location>",
+            extra,
+            "",
+        ]
+        self.conf.write_text("\n".join(lines))
+
+    # -- control --
+    def url(self, path="/"):
+        return "http://localhost:%d%s" % (self.port, path)
+
+    def _ctl(self, *args, timeout=60):
+        env = dict(os.environ, SWIFT_BACKTRACE="enable=no")
+        return subprocess.run([APACHE, "-f", str(self.conf), *args], capture_output=True, text=True,
+                              env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def configtest(self):
+        """(exit code, stdout + stderr) of `apache2 -t`."""
+        r = self._ctl("-t")
+        return r.returncode, r.stdout + r.stderr
+
+    def _check_module_built(self):
+        if not MODULE.exists():
+            raise RuntimeError("%s does not exist: build the module first (make)" % MODULE)
+
+    def start(self):
+        self._check_module_built()
+        r = self._ctl("-k", "start")
+        if r.returncode != 0:
+            raise RuntimeError("apache2 -k start failed (%d):\n%s%s\n--- error log:\n%s" % (
+                r.returncode, r.stdout, r.stderr, self.error_log()))
+        try:
+            self.pid = int(wait_for(self._read_pid, 20, "httpd's pid file"))
+            wait_for(self._answers, 20, "httpd to answer on port %d" % self.port)
+        except Exception as e:
+            raise RuntimeError("%s\n--- error log:\n%s" % (e, self.error_log())) from e
+        return self
+
+    def _read_pid(self):
+        try:
+            text = self.pid_file.read_text().strip()
+            return text if text else None
+        except FileNotFoundError:
+            self._raise_if_dead()
+            return None
+
+    def _raise_if_dead(self):
+        if self.pid is not None and not pid_alive(self.pid):
+            raise RuntimeError("httpd (pid %d) is gone" % self.pid)
+
+    def _answers(self):
+        self._raise_if_dead()
+        try:
+            requests.get(self.url("/index.html"), timeout=2, allow_redirects=False)
+            return True
+        except requests.RequestException:
+            return False
+
+    def generation_count(self):
+        """How many times httpd finished (re)configuring: AH00489 '... resuming normal operations'."""
+        return self.error_log().count("resuming normal operations")
+
+    def graceful(self):
+        before = self.generation_count()
+        r = self._ctl("-k", "graceful")
+        assert r.returncode == 0, "apache2 -k graceful failed: %s%s" % (r.stdout, r.stderr)
+        wait_for(lambda: self._raise_if_dead() or self.generation_count() > before, 30,
+                 "httpd to finish a graceful restart")
+        wait_for(self._answers, 20, "httpd to answer after a graceful restart")
+
+    def error_log(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self) -> int:
+        try:
+            return self.log_file.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_file, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.pid is None:
+            return
+        if pid_alive(self.pid):
+            self._ctl("-k", "stop", timeout=30)
+            try:
+                wait_for(lambda: not pid_alive(self.pid), 15, "httpd (pid %d) to exit" % self.pid)
+            except TimeoutError:
+                os.kill(self.pid, signal.SIGKILL)
+                wait_for(lambda: not pid_alive(self.pid), 10, "httpd to die")
+        self.pid = None
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("E2E_KEEP_FILES"):
+            return
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# A browser-like HTTP client
+# ---------------------------------------------------------------------------------------------------
+
+def is_loopback(host: str) -> bool:
+    host = (host or "").split(":")[0].strip("[]").lower()
+    if host in ("localhost", "localhost.local") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LoopbackSecurePolicy(http.cookiejar.DefaultCookiePolicy):
+    """Browsers treat http://localhost and http://127.0.0.1 as secure contexts: Secure cookies are kept
+    and sent there. Python's cookiejar only sends them over https; this policy adds loopback."""
+
+    def set_ok(self, cookie, request):
+        return super().set_ok(cookie, request)
+
+    def return_ok_secure(self, cookie, request):
+        if cookie.secure and is_loopback(urllib.parse.urlsplit(request.get_full_url()).hostname):
+            return True
+        return super().return_ok_secure(cookie, request)
+
+
+class SetCookie:
+    """One Set-Cookie header, parsed (attribute names lower-cased)."""
+
+    def __init__(self, header: str):
+        self.header = header
+        parts = [p.strip() for p in header.split(";")]
+        self.name, _, self.value = parts[0].partition("=")
+        self.name, self.value = self.name.strip(), self.value.strip()
+        self.attrs = {}
+        for p in parts[1:]:
+            if not p:
+                continue
+            k, eq, v = p.partition("=")
+            self.attrs[k.strip().lower()] = v.strip() if eq else True
+
+    def has(self, attr):
+        return attr.lower() in self.attrs
+
+    def get(self, attr):
+        return self.attrs.get(attr.lower())
+
+    @property
+    def clears(self) -> bool:
+        """True when this header deletes the cookie (Max-Age<=0 or an Expires in the past)."""
+        max_age = self.get("max-age")
+        if isinstance(max_age, str) and max_age.lstrip("-").isdigit():
+            return int(max_age) <= 0
+        expires = self.get("expires")
+        if isinstance(expires, str):
+            t = http.cookiejar.http2time(expires)
+            return t is not None and t < time.time()
+        return False
+
+    def __repr__(self):
+        return "SetCookie(%r)" % self.header
+
+
+def set_cookies(response) -> list:
+    headers = response.raw.headers
+    values = headers.getlist("Set-Cookie") if hasattr(headers, "getlist") else headers.get_all("Set-Cookie")
+    return [SetCookie(v) for v in values or []]
+
+
+class FormParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.forms = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a.get("action") or "", "method": (a.get("method") or "get").lower(),
+                               "fields": []})
+        elif tag == "input" and self.forms:
+            if a.get("name") is not None and (a.get("type") or "text").lower() != "submit":
+                self.forms[-1]["fields"].append((a["name"], a.get("value") or ""))
+
+    handle_startendtag = handle_starttag
+
+
+def parse_form(page: str, index=0) -> dict:
+    parser = FormParser()
+    parser.feed(page)
+    parser.close()
+    assert len(parser.forms) > index, "no form in the page:\n%s" % page[:2000]
+    return parser.forms[index]
+
+
+class LoopbackSession(requests.Session):
+    """requests copies the session's cookies into a fresh jar with the default policy before building
+    the Cookie header, so the policy is applied again here."""
+
+    def prepare_request(self, request):
+        p = super().prepare_request(request)
+        jar = requests.cookies.RequestsCookieJar(policy=LoopbackSecurePolicy())
+        jar.update(p._cookies)
+        p.headers.pop("Cookie", None)
+        p.prepare_cookies(jar)
+        return p
+
+
+class Browser:
+    """A requests.Session that keeps cookies like a browser on loopback, and never follows redirects."""
+
+    def __init__(self):
+        self.session = LoopbackSession()
+        self.session.cookies.set_policy(LoopbackSecurePolicy())
+        self.session.headers["User-Agent"] = "mod_auth_idtoken-e2e/1"
+        self.session.headers["Accept"] = "text/html,application/xhtml+xml,*/*;q=0.8"
+
+    def get(self, url, **kw):
+        kw.setdefault("allow_redirects", False)
+        kw.setdefault("timeout", 30)
+        return self.session.get(url, **kw)
+
+    def post(self, url, **kw):
+        kw.setdefault("allow_redirects", False)
+        kw.setdefault("timeout", 30)
+        return self.session.post(url, **kw)
+
+    def submit(self, response_or_page, base_url=None, override=None, index=0):
+        """Submit a form as a browser would (the form_post page's onload does this): POST its fields
+        as application/x-www-form-urlencoded to its action, resolved against base_url."""
+        if isinstance(response_or_page, requests.Response):
+            page, base_url = response_or_page.text, base_url or response_or_page.url
+        else:
+            page = response_or_page
+        form = parse_form(page, index)
+        fields = list(form["fields"])
+        for k, v in (override or {}).items():
+            fields = [(n, val) for n, val in fields if n != k]
+            if v is not None:
+                fields.append((k, v))
+        action = urllib.parse.urljoin(base_url or "", form["action"])
+        assert form["method"] == "post", "the form does not POST: %r" % form
+        return self.post(action, data=fields)
+
+    def cookie(self, name):
+        for c in self.session.cookies:
+            if c.name == name:
+                return c.value
+        return None
+
+    def cookie_names(self):
+        return {c.name for c in self.session.cookies}
+
+
+def form_fields(page: str) -> dict:
+    return dict(parse_form(page)["fields"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# JOSE, independently of the provider's code
+# ---------------------------------------------------------------------------------------------------
+
+def b64url_decode(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def jws_parts(token: str):
+    h, p, s = token.split(".")
+    return json.loads(b64url_decode(h)), json.loads(b64url_decode(p)), b64url_decode(s), (h + "." + p).encode()
+
+
+def jwk_public_key(jwk: dict):
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    if jwk["kty"] == "RSA":
+        n = int.from_bytes(b64url_decode(jwk["n"]), "big")
+        e = int.from_bytes(b64url_decode(jwk["e"]), "big")
+        return rsa.RSAPublicNumbers(e, n).public_key()
+    if jwk["kty"] == "EC":
+        curve = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}[jwk["crv"]]()
+        size = (curve.key_size + 7) // 8
+        x, y = b64url_decode(jwk["x"]), b64url_decode(jwk["y"])
+        assert len(x) == size and len(y) == size, "EC coordinates must be %d bytes" % size
+        return ec.EllipticCurvePublicNumbers(int.from_bytes(x, "big"), int.from_bytes(y, "big"),
+                                             curve).public_key()
+    if jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519":
+        return ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
+    raise ValueError("unsupported JWK %r" % jwk)
+
+
+def verify_jws(token: str, jwks: dict) -> dict:
+    """Verify `token` with the key of its kid in `jwks`; returns the claims. Raises on a bad signature."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    header, claims, signature, signing_input = jws_parts(token)
+    alg = header["alg"]
+    matches = [k for k in jwks["keys"] if k.get("kid") == header.get("kid")]
+    assert len(matches) == 1, "kid %r: %d keys in the JWKS" % (header.get("kid"), len(matches))
+    jwk = matches[0]
+    if "alg" in jwk:
+        assert jwk["alg"] == alg, "the JWK says alg %s, the token %s" % (jwk["alg"], alg)
+    key = jwk_public_key(jwk)
+    digest = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}.get(alg[-3:])
+    if alg.startswith("RS"):
+        key.verify(signature, signing_input, padding.PKCS1v15(), digest())
+    elif alg.startswith("PS"):
+        key.verify(signature, signing_input, padding.PSS(mgf=padding.MGF1(digest()),
+                                                         salt_length=digest().digest_size), digest())
+    elif alg.startswith("ES"):
+        size = (key.curve.key_size + 7) // 8
+        assert len(signature) == 2 * size, "ES signature must be raw r||s of %d bytes" % (2 * size)
+        r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+        key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(digest()))
+    elif alg == "EdDSA":
+        key.verify(signature, signing_input)
+    else:
+        raise ValueError("unexpected alg " + alg)
+    return claims
+
+
+URLSAFE_RANDOM = re.compile(r"^[A-Za-z0-9_-]{22,}$")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The login flow, step by step
+# ---------------------------------------------------------------------------------------------------
+
+def module_log_lines(text: str, pattern: str = "") -> list:
+    """The module's lines ('[auth_idtoken:...]') in `text` that match `pattern` (case-insensitive)."""
+    rx = re.compile(pattern, re.I)
+    return [line for line in text.splitlines() if "auth_idtoken" in line and rx.search(line)]
+
+
+def wait_module_log(apache, offset: int, pattern: str, timeout=3.0) -> list:
+    """The module's log lines written since `offset` that match `pattern`; waits a little for them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = module_log_lines(apache.log_since(offset), pattern)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+class Login:
+    """The steps of one login through the module, kept for assertions."""
+
+    def __init__(self, browser, apache, path="/protected/env"):
+        self.browser, self.apache, self.path = browser, apache, path
+
+    def start(self):
+        """GET the protected page: the module must redirect to the provider."""
+        self.first = self.browser.get(self.apache.url(self.path))
+        assert self.first.status_code == 302, "expected a redirect to the provider, got %d:\n%s" % (
+            self.first.status_code, self.first.text[:1000])
+        self.authorize_url = self.first.headers["Location"]
+        self.params = {k: v[0] for k, v in urllib.parse.parse_qs(
+            urllib.parse.urlsplit(self.authorize_url).query, keep_blank_values=True).items()}
+        return self
+
+    def at_provider(self):
+        """Follow the redirect to the provider (auto-login): its form_post page."""
+        self.provider_page = self.browser.get(self.authorize_url)
+        assert self.provider_page.status_code == 200, "provider answered %d:\n%s" % (
+            self.provider_page.status_code, self.provider_page.text[:1000])
+        self.form = parse_form(self.provider_page.text)
+        self.fields = dict(self.form["fields"])
+        self.id_token = self.fields.get("id_token")
+        return self
+
+    def callback(self, browser=None, override=None):
+        """The browser runs the form_post page: POST to the module's redirect URI."""
+        self.callback_response = (browser or self.browser).submit(self.provider_page, override=override)
+        return self.callback_response
+
+    def run(self):
+        """The whole login; returns the env of the protected page after it."""
+        self.start().at_provider()
+        r = self.callback()
+        assert r.status_code == 303, "callback answered %d:\n%s" % (r.status_code, r.text[:1000])
+        target = urllib.parse.urljoin(self.apache.url("/"), r.headers["Location"])
+        self.final = self.browser.get(target)
+        assert self.final.status_code == 200, "after login %s answered %d:\n%s" % (
+            target, self.final.status_code, self.final.text[:1000])
+        return self.final.json()

@@ -1,0 +1,258 @@
+"""The demo provider itself (demo/provider/idp.py), without Apache: fast checks that the tests of the
+module stand on a provider that behaves like a real one."""
+
+import re
+import time
+
+import pytest
+import requests
+from cryptography.exceptions import InvalidSignature
+
+from harness import Browser, Provider, jws_parts, parse_form, verify_jws
+
+ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+def authorize_params(**over):
+    params = {"client_id": "test-client", "redirect_uri": "http://localhost:8080/protected/callback",
+              "response_type": "id_token", "response_mode": "form_post", "scope": "openid email",
+              "state": "st-" + "x" * 30, "nonce": "n-" + "y" * 30}
+    params.update(over)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def authorize(provider, **over):
+    return requests.get(provider.url("/authorize"), params=authorize_params(**over), timeout=10,
+                        allow_redirects=False)
+
+
+def test_discovery(provider):
+    d = provider.discovery()
+    iss = provider.issuer
+    assert iss == "http://127.0.0.1:%d" % provider.port
+    assert d["issuer"] == iss
+    assert d["authorization_endpoint"] == iss + "/authorize"
+    assert d["jwks_uri"] == iss + "/jwks"
+    assert d["end_session_endpoint"] == iss + "/end_session"
+    assert d["response_types_supported"] == ["id_token"]
+    assert d["response_modes_supported"] == ["form_post"]
+    assert d["subject_types_supported"] == ["public"]
+    assert sorted(d["id_token_signing_alg_values_supported"]) == sorted(ALGS)
+    assert "openid" in d["scopes_supported"]
+    assert provider.stats()["discovery"] == 1
+
+
+def test_jwks_encoding(provider):
+    keys = {k["kid"]: k for k in provider.jwks()["keys"]}
+    assert set(keys) == {"rsa-1", "ec-256", "ec-384", "ec-521", "ed-1"}
+    assert "alg" not in keys["rsa-1"] and keys["rsa-1"]["use"] == "sig" and keys["rsa-1"]["e"] == "AQAB"
+    for kid, crv, size in (("ec-256", "P-256", 32), ("ec-384", "P-384", 48), ("ec-521", "P-521", 66)):
+        k = keys[kid]
+        assert k["kty"] == "EC" and k["crv"] == crv
+        for c in ("x", "y"):
+            assert "=" not in k[c]
+            assert len(k[c]) == (size * 8 + 5) // 6  # fixed size: unpadded base64url of `size` bytes
+    assert keys["ed-1"]["kty"] == "OKP" and keys["ed-1"]["crv"] == "Ed25519" and keys["ed-1"]["alg"] == "EdDSA"
+    assert len(keys["rsa-1"]["n"]) == 342  # 256 bytes
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_minted_token_verifies_with_the_jwks(provider, alg):
+    token = provider.mint(alg=alg, claims={"nonce": "abc"})
+    header, claims, _, _ = jws_parts(token)
+    assert header["alg"] == alg and header["typ"] == "JWT"
+    verified = verify_jws(token, provider.jwks())
+    assert verified == claims
+    assert claims["iss"] == provider.issuer and claims["aud"] == "test-client"
+    assert claims["sub"] == "alice-0001" and claims["nonce"] == "abc"
+    assert claims["iat"] <= time.time() + 1 < claims["exp"]
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
+def test_forged_and_tampered_tokens_do_not_verify(provider, alg):
+    jwks = provider.jwks()
+    with pytest.raises(InvalidSignature):
+        verify_jws(provider.mint(alg=alg, forge=True), jwks)
+    h, p, s = provider.mint(alg=alg).split(".")
+    other_payload = provider.mint(alg=alg, claims={"sub": "mallory"}).split(".")[1]
+    with pytest.raises(InvalidSignature):
+        verify_jws(".".join((h, other_payload, s)), jwks)
+
+
+def test_authorize_answers_with_a_form_post_page(provider):
+    provider.configure(alg="ES384")
+    r = authorize(provider, state='a"<b>&c')
+    assert r.status_code == 200
+    page = r.text
+    assert page.startswith('<html><head><title>Submit This Form</title></head>'
+                           '<body onload="javascript:document.forms[0].submit()">')
+    assert "<noscript><button type=\"submit\">Continue</button></noscript>" in page
+    assert 'a"<b>&c' not in page  # escaped
+    form = parse_form(page)
+    assert form["method"] == "post" and form["action"] == "http://localhost:8080/protected/callback"
+    fields = dict(form["fields"])
+    assert set(fields) == {"id_token", "state"}
+    assert fields["state"] == 'a"<b>&c'
+    claims = verify_jws(fields["id_token"], provider.jwks())
+    assert jws_parts(fields["id_token"])[0]["kid"] == "ec-384"
+    assert claims["nonce"] == "n-" + "y" * 30
+    assert claims["email"] == "alice@example.org" and claims["email_verified"] is True
+    assert claims["name"] == "Alice Example" and claims["groups"] == ["staff", "admins"]
+    assert claims["auth_time"] <= claims["iat"] < claims["exp"] == claims["iat"] + 300
+    # Without state, none comes back.
+    assert "state" not in dict(parse_form(authorize(provider, state=None).text)["fields"])
+
+
+@pytest.mark.parametrize("over,problem", [
+    ({"nonce": None}, "nonce"),
+    ({"client_id": "someone-else"}, "client_id"),
+    ({"client_id": None}, "client_id"),
+    ({"response_type": "code"}, "response_type"),
+    ({"response_mode": "query"}, "response_mode"),
+    ({"response_mode": None}, "response_mode"),
+    ({"scope": "email profile"}, "openid"),
+    ({"redirect_uri": "javascript:alert(1)"}, "redirect_uri"),
+    ({"redirect_uri": None}, "redirect_uri"),
+])
+def test_authorize_rejects_bad_requests(provider, over, problem):
+    r = authorize(provider, **over)
+    assert r.status_code == 400
+    assert "Location" not in r.headers and "name=\"id_token\"" not in r.text
+    assert problem in r.text
+
+
+def test_registered_redirect_uris_are_enforced():
+    p = Provider("--redirect-uri", "http://localhost:8080/protected/callback",
+                 "--redirect-uri", "http://localhost:9090/cb")
+    try:
+        assert authorize(p).status_code == 200
+        assert authorize(p, redirect_uri="http://localhost:9090/cb").status_code == 200
+        assert authorize(p, redirect_uri="http://localhost:8080/protected/callback/x").status_code == 400
+        assert authorize(p, redirect_uri="http://evil.example/cb").status_code == 400
+    finally:
+        p.stop()
+
+
+def test_login_page_without_auto_login():
+    p = Provider("--test-controls")
+    try:
+        r = authorize(p)
+        assert r.status_code == 200
+        form = parse_form(r.text)
+        assert form["action"] == "/authorize/login" and form["method"] == "post"
+        fields = dict(form["fields"])
+        assert fields["username"] == "alice"
+        assert 'id="login"' in r.text
+        assert fields["nonce"] == "n-" + "y" * 30 and fields["state"] == "st-" + "x" * 30
+        b = Browser()
+        done = b.submit(r, override={"username": "bob", "password": "whatever"})
+        assert done.status_code == 200
+        posted = dict(parse_form(done.text)["fields"])
+        claims = verify_jws(posted["id_token"], p.jwks())
+        assert claims["sub"] == "bob-0001" and claims["nonce"] == "n-" + "y" * 30
+        assert posted["state"] == "st-" + "x" * 30
+        # The hidden fields are validated again.
+        bad = b.submit(r, override={"nonce": None})
+        assert bad.status_code == 400
+        assert p.stats()["login"] == 1
+    finally:
+        p.stop()
+
+
+def test_controls_are_404_without_test_controls():
+    p = Provider("--auto-login")
+    try:
+        for path in ("/_test/config", "/_test/rotate", "/_test/mint", "/_test/reset"):
+            assert requests.post(p.url(path), json={}, timeout=5).status_code == 404
+        assert requests.get(p.url("/_test/stats"), timeout=5).status_code == 404
+        assert authorize(p).status_code == 200  # the provider itself works
+    finally:
+        p.stop()
+
+
+MISBEHAVIOURS = {
+    "wrong_nonce": lambda c, h, now: c["nonce"] != "n-" + "y" * 30,
+    "expired": lambda c, h, now: c["exp"] < now - 60,
+    "wrong_issuer": lambda c, h, now: c["iss"] != "http://127.0.0.1:%d" % h["_port"],
+    "wrong_audience": lambda c, h, now: c["aud"] != "test-client",
+    "missing_sub": lambda c, h, now: "sub" not in c,
+    "future_iat": lambda c, h, now: c["iat"] > now + 60,
+    "no_kid": lambda c, h, now: "kid" not in h,
+    "unknown_kid": lambda c, h, now: h["kid"] not in ("rsa-1", "ec-256", "ec-384", "ec-521", "ed-1"),
+}
+
+
+@pytest.mark.parametrize("misbehave", sorted(MISBEHAVIOURS))
+def test_misbehaviours(provider, misbehave):
+    provider.configure(misbehave=misbehave)
+    fields = dict(parse_form(authorize(provider).text)["fields"])
+    header, claims, _, _ = jws_parts(fields["id_token"])
+    header["_port"] = provider.port
+    assert MISBEHAVIOURS[misbehave](claims, header, time.time())
+    provider.configure(misbehave=None)
+    header, claims, _, _ = jws_parts(dict(parse_form(authorize(provider).text)["fields"])["id_token"])
+    header["_port"] = provider.port
+    assert not MISBEHAVIOURS[misbehave](claims, header, time.time())
+
+
+def test_bad_signature_and_error_response(provider):
+    provider.configure(misbehave="bad_signature", alg="PS256")
+    token = dict(parse_form(authorize(provider).text)["fields"])["id_token"]
+    with pytest.raises(InvalidSignature):
+        verify_jws(token, provider.jwks())
+    provider.configure(misbehave="error_response")
+    fields = dict(parse_form(authorize(provider).text)["fields"])
+    assert fields == {"error": "access_denied", "error_description": "The user denied the request",
+                      "state": "st-" + "x" * 30}
+
+
+def test_config_rejects_unknown_values(provider):
+    for body in ({"alg": "HS256"}, {"misbehave": "explode"}, {"colour": "red"}):
+        assert requests.post(provider.url("/_test/config"), json=body, timeout=5).status_code == 400
+
+
+def test_rotation_and_reset(provider):
+    old = provider.mint(alg="RS256")
+    kid = provider.control("rotate", {"kty": "RSA"})["kid"]
+    assert re.fullmatch(r"rsa-\d+", kid) and kid != "rsa-1"
+    jwks = provider.jwks()
+    assert [k["kid"] for k in jwks["keys"] if k["kty"] == "RSA"] == [kid]
+    new = provider.mint(alg="PS512")
+    assert jws_parts(new)[0]["kid"] == kid
+    verify_jws(new, jwks)
+    with pytest.raises(AssertionError):  # rsa-1 is no longer published
+        verify_jws(old, jwks)
+    provider.reset()
+    jwks = provider.jwks()
+    assert [k["kid"] for k in jwks["keys"] if k["kty"] == "RSA"] == ["rsa-1"]
+    verify_jws(old, jwks)  # the start key is back, not a new one
+    again = provider.control("rotate", {"kty": "RSA"})["kid"]
+    assert again != kid  # a kid is never reused for another key
+    assert provider.stats()["jwks"] == 1
+
+
+def test_end_session(provider):
+    r = requests.get(provider.url("/end_session"), params={
+        "post_logout_redirect_uri": "http://localhost:8080/bye", "state": "s1", "id_token_hint": "t"},
+        allow_redirects=False, timeout=5)
+    assert r.status_code == 302
+    assert r.headers["Location"] == "http://localhost:8080/bye?state=s1"
+    r = requests.get(provider.url("/end_session"), allow_redirects=False, timeout=5)
+    assert r.status_code == 200 and "logged out" in r.text.lower()
+    assert provider.stats()["end_session"] == [
+        {"post_logout_redirect_uri": "http://localhost:8080/bye", "state": "s1", "id_token_hint": "t"}, {}]
+
+
+def test_reset_clears_config_and_stats(provider):
+    provider.configure(alg="ES512", misbehave="expired", username="bob")
+    authorize(provider)
+    assert provider.stats()["authorize"] == 1
+    provider.reset()
+    assert provider.stats() == {"jwks": 0, "discovery": 0, "authorize": 0, "login": 0, "tokens": 0,
+                                "end_session": []}
+    header, claims, _, _ = jws_parts(dict(parse_form(authorize(provider).text)["fields"])["id_token"])
+    assert header["alg"] == "RS256" and claims["sub"] == "alice-0001" and claims["exp"] > time.time()
+
+
+def test_quiet_by_default(provider_server):
+    assert (provider_server.folder / "stderr").read_text() == ""

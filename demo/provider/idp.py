@@ -1,0 +1,550 @@
+#!/usr/bin/env python3
+"""A small OpenID Provider for demos and end-to-end tests of mod_auth_idtoken.
+
+It speaks the Implicit Flow with Form Post only (response_type=id_token, response_mode=form_post),
+signs ID tokens with RSA (RS*/PS*), EC (ES256/384/512) and Ed25519 (EdDSA) keys generated at start,
+and, with --test-controls, lets tests make it misbehave. Python 3 standard library + `cryptography`.
+
+    python3 demo/provider/idp.py --port 9000 [--host 127.0.0.1] [--issuer URL] [--client-id ID]
+                                 [--redirect-uri URI ...] [--auto-login] [--test-controls] [--verbose]
+
+It is a test tool: it keeps no users, checks no password, and must never face the Internet.
+"""
+
+import argparse
+import base64
+import copy
+import html
+import json
+import secrets
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+# ---------------------------------------------------------------------------------------------------
+# JOSE: keys, JWK encoding, signing
+# ---------------------------------------------------------------------------------------------------
+
+RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+EC_ALGS = {"ES256": ("ec-256", ec.SECP256R1, hashes.SHA256, "P-256"),
+           "ES384": ("ec-384", ec.SECP384R1, hashes.SHA384, "P-384"),
+           "ES512": ("ec-521", ec.SECP521R1, hashes.SHA512, "P-521")}
+ALL_ALGS = RSA_ALGS + tuple(EC_ALGS) + ("EdDSA",)
+DIGESTS = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+
+MISBEHAVIOURS = (None, "wrong_nonce", "expired", "bad_signature", "wrong_issuer", "wrong_audience",
+                 "no_kid", "unknown_kid", "error_response", "missing_sub", "future_iat")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def int_bytes(value: int, size: int = 0) -> bytes:
+    """Unsigned big-endian; minimal length, or left-padded to `size` bytes (RFC 7518 §6.2.1.2)."""
+    length = max(size, (value.bit_length() + 7) // 8, 1)
+    return value.to_bytes(length, "big")
+
+
+def public_jwk(key, kid: str, alg: str = None) -> dict:
+    """The public half of `key` as a JWK (RFC 7517/7518/8037)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        numbers = key.public_key().public_numbers()
+        jwk = {"kty": "RSA", "use": "sig", "kid": kid,
+               "n": b64url(int_bytes(numbers.n)), "e": b64url(int_bytes(numbers.e))}
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        numbers = key.public_key().public_numbers()
+        size = (key.curve.key_size + 7) // 8
+        crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[key.curve.name]
+        jwk = {"kty": "EC", "use": "sig", "kid": kid, "crv": crv,
+               "x": b64url(int_bytes(numbers.x, size)), "y": b64url(int_bytes(numbers.y, size))}
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        from cryptography.hazmat.primitives import serialization
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        jwk = {"kty": "OKP", "use": "sig", "kid": kid, "crv": "Ed25519", "x": b64url(raw)}
+    else:
+        raise TypeError("unsupported key type")
+    if alg:
+        jwk["alg"] = alg
+    return jwk
+
+
+def sign(alg: str, key, signing_input: bytes) -> bytes:
+    if alg.startswith("RS"):
+        return key.sign(signing_input, padding.PKCS1v15(), DIGESTS[alg[2:]]())
+    if alg.startswith("PS"):
+        digest = DIGESTS[alg[2:]]()
+        return key.sign(signing_input, padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size),
+                        digest)
+    if alg in EC_ALGS:
+        der = key.sign(signing_input, ec.ECDSA(EC_ALGS[alg][2]()))
+        r, s = decode_dss_signature(der)
+        size = (key.curve.key_size + 7) // 8
+        return int_bytes(r, size) + int_bytes(s, size)  # RFC 7518 §3.4: raw R || S, fixed size
+    if alg == "EdDSA":
+        return key.sign(signing_input)
+    raise ValueError("unsupported alg " + alg)
+
+
+def new_key(kind: str):
+    if kind == "RSA":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind in EC_ALGS:
+        return ec.generate_private_key(EC_ALGS[kind][1]())
+    if kind == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(kind)
+
+
+class KeyRing:
+    """The signing keys. RSA can be rotated; reset() brings back the keys made at start."""
+
+    def __init__(self):
+        self.initial = {"RSA": ("rsa-1", new_key("RSA"))}
+        for alg, (kid, _, _, _) in EC_ALGS.items():
+            self.initial[alg] = (kid, new_key(alg))
+        self.initial["EdDSA"] = ("ed-1", new_key("EdDSA"))
+        self.current = dict(self.initial)
+        # Never reused, even across reset(): a relying party may have cached "rsa-2" already.
+        self.rotations = 1
+
+    def reset(self):
+        self.current = dict(self.initial)
+
+    def rotate_rsa(self) -> str:
+        self.rotations += 1
+        kid = "rsa-%d" % self.rotations
+        self.current["RSA"] = (kid, new_key("RSA"))
+        return kid
+
+    def for_alg(self, alg: str):
+        """(kid, private key) that signs `alg`."""
+        if alg in RSA_ALGS:
+            return self.current["RSA"]
+        return self.current[alg]
+
+    def jwks(self) -> dict:
+        keys = [public_jwk(self.current["RSA"][1], self.current["RSA"][0])]  # no alg: RS* and PS*
+        for alg in EC_ALGS:
+            kid, key = self.current[alg]
+            keys.append(public_jwk(key, kid, alg))
+        kid, key = self.current["EdDSA"]
+        keys.append(public_jwk(key, kid, "EdDSA"))
+        return {"keys": keys}
+
+
+def compact_jws(header: dict, claims: dict, alg: str, key, unsigned: bool = False) -> str:
+    signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
+                     b64url(json.dumps(claims, separators=(",", ":")).encode()))
+    signature = b"" if unsigned else sign(alg, key, signing_input.encode("ascii"))
+    return signing_input + "." + b64url(signature)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The provider's state
+# ---------------------------------------------------------------------------------------------------
+
+DEFAULT_CONFIG = {"alg": "RS256", "misbehave": None, "extra_claims": {}, "username": None}
+
+
+class Provider:
+    def __init__(self, issuer, client_id, redirect_uris, auto_login, test_controls):
+        self.issuer = issuer
+        self.client_id = client_id
+        self.redirect_uris = list(redirect_uris or [])
+        self.auto_login = auto_login
+        self.test_controls = test_controls
+        self.keys = KeyRing()
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.config = copy.deepcopy(DEFAULT_CONFIG)
+            self.stats = {"jwks": 0, "discovery": 0, "authorize": 0, "login": 0, "tokens": 0,
+                          "end_session": []}
+            self.keys.reset()
+
+    def count(self, what):
+        with self.lock:
+            self.stats[what] += 1
+
+    def discovery(self) -> dict:
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.issuer + "/authorize",
+            "jwks_uri": self.issuer + "/jwks",
+            "end_session_endpoint": self.issuer + "/end_session",
+            "response_types_supported": ["id_token"],
+            "response_modes_supported": ["form_post"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": list(ALL_ALGS),
+            "scopes_supported": ["openid", "email", "profile", "groups"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email",
+                                 "email_verified", "name", "groups"],
+            "grant_types_supported": ["implicit"],
+        }
+
+    def default_claims(self, username: str, nonce) -> dict:
+        now = int(time.time())
+        username = username or "alice"
+        claims = {
+            "iss": self.issuer,
+            "sub": "%s-0001" % username,
+            "aud": self.client_id,
+            "exp": now + 300,
+            "iat": now,
+            "auth_time": now,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if username == "alice":
+            claims.update(email="alice@example.org", name="Alice Example")
+        else:
+            claims.update(email="%s@example.org" % username, name="%s Example" % username.capitalize())
+        claims.update(email_verified=True, groups=["staff", "admins"])
+        return claims
+
+    def issue(self, username: str, nonce: str) -> dict:
+        """The fields of the form_post answer for a login, following the current test config."""
+        with self.lock:
+            config = copy.deepcopy(self.config)
+        misbehave = config["misbehave"]
+        if misbehave == "error_response":
+            return {"error": "access_denied", "error_description": "The user denied the request"}
+        alg = config["alg"]
+        claims = self.default_claims(config["username"] or username, nonce)
+        claims.update(config["extra_claims"] or {})
+        kid, key = self.keys.for_alg(alg)
+        header = {"alg": alg, "kid": kid, "typ": "JWT"}
+        now = int(time.time())
+        if misbehave == "wrong_nonce":
+            claims["nonce"] = "not-" + (nonce or "") + "-" + secrets.token_urlsafe(8)
+        elif misbehave == "expired":
+            claims.update(iat=now - 7200, auth_time=now - 7200, exp=now - 3600)
+        elif misbehave == "wrong_issuer":
+            claims["iss"] = "https://impostor.example.com"
+        elif misbehave == "wrong_audience":
+            claims["aud"] = "some-other-client"
+        elif misbehave == "missing_sub":
+            claims.pop("sub", None)
+        elif misbehave == "future_iat":
+            claims.update(iat=now + 3600, auth_time=now + 3600, exp=now + 3900)
+        elif misbehave == "no_kid":
+            header.pop("kid")
+        elif misbehave == "unknown_kid":
+            header["kid"] = "unknown-" + secrets.token_hex(4)
+        elif misbehave == "bad_signature":
+            # A well-formed signature by a key of the same type that was never published.
+            key = new_key("RSA" if alg in RSA_ALGS else alg)
+        self.count("tokens")
+        return {"id_token": compact_jws(header, claims, alg, key)}
+
+    def mint(self, body: dict) -> str:
+        """POST /_test/mint: a token with the given claims over the defaults, for tests."""
+        alg = body.get("alg") or "RS256"
+        if alg not in ALL_ALGS and not body.get("unsigned"):
+            raise ValueError("unsupported alg %r" % alg)
+        claims = self.default_claims(body.get("username"), body.get("nonce"))
+        claims.update(body.get("claims") or {})
+        for name in body.get("remove_claims") or []:
+            claims.pop(name, None)
+        if body.get("unsigned"):
+            kid, key = None, None
+        else:
+            kid, key = self.keys.for_alg(alg)
+            if body.get("forge"):
+                key = new_key("RSA" if alg in RSA_ALGS else alg)
+        header = {"alg": alg, "kid": kid, "typ": "JWT"}
+        if not kid:
+            header.pop("kid")
+        if "kid" in body:
+            if body["kid"] is None:
+                header.pop("kid", None)
+            else:
+                header["kid"] = body["kid"]
+        header.update(body.get("header") or {})
+        return compact_jws(header, claims, alg, key, unsigned=bool(body.get("unsigned")))
+
+    def check_authorize(self, params: dict):
+        """None when the authorization request is acceptable, else a message for the 400 page."""
+        def one(name):
+            values = params.get(name)
+            if not values:
+                return None
+            if len(values) > 1:
+                raise ValueError("parameter %s given more than once" % name)
+            return values[0]
+        try:
+            client_id, redirect_uri = one("client_id"), one("redirect_uri")
+            response_type, response_mode = one("response_type"), one("response_mode")
+            scope, nonce = one("scope"), one("nonce")
+            one("state")
+        except ValueError as e:
+            return str(e)
+        if client_id is None:
+            return "client_id is missing"
+        if client_id != self.client_id:
+            return "unknown client_id %r" % client_id
+        if redirect_uri is None:
+            return "redirect_uri is missing"
+        if self.redirect_uris:
+            if redirect_uri not in self.redirect_uris:
+                return "redirect_uri %r is not registered for this client" % redirect_uri
+        else:
+            parts = urllib.parse.urlsplit(redirect_uri)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+                return "redirect_uri %r is not an absolute http(s) URL" % redirect_uri
+        if response_type != "id_token":
+            return "unsupported response_type %r (only id_token)" % response_type
+        if response_mode != "form_post":
+            return "unsupported response_mode %r (only form_post)" % response_mode
+        if scope is None or "openid" not in scope.split():
+            return "scope must contain openid"
+        if not nonce:
+            return "nonce is required for response_type id_token"
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pages
+# ---------------------------------------------------------------------------------------------------
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def form_post_page(action: str, fields: dict) -> str:
+    inputs = "".join('<input type="hidden" name="%s" value="%s"/>' % (esc(k), esc(v))
+                     for k, v in fields.items() if v is not None)
+    return ('<html><head><title>Submit This Form</title></head>'
+            '<body onload="javascript:document.forms[0].submit()">'
+            '<form method="post" action="%s">%s<noscript><button type="submit">Continue</button>'
+            '</noscript></form></body></html>' % (esc(action), inputs))
+
+
+def login_page(params: dict) -> str:
+    hidden = "".join('<input type="hidden" name="%s" value="%s"/>' % (esc(k), esc(v[0]))
+                     for k, v in params.items() if v)
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Demo provider: sign in</title>'
+            '<style>body{font-family:sans-serif;max-width:24em;margin:4em auto}'
+            'label{display:block;margin:.6em 0}input{width:100%%}</style></head><body>'
+            '<h1>Sign in</h1><p>Demo provider: any password works.</p>'
+            '<form method="post" action="/authorize/login">%s'
+            '<label>Username <input type="text" name="username" id="username" value="alice" '
+            'autocomplete="username"/></label>'
+            '<label>Password <input type="password" name="password" id="password" '
+            'autocomplete="current-password"/></label>'
+            '<button type="submit" id="login">Sign in</button></form></body></html>' % hidden)
+
+
+def simple_page(title: str, message: str) -> str:
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title></head>'
+            '<body><h1>%s</h1><p>%s</p></body></html>' % (esc(title), esc(title), esc(message)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------------------------------
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "demo-idp/1"
+    provider: Provider = None
+    verbose = False
+
+    def log_message(self, format, *args):
+        if self.verbose:
+            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))
+
+    # -- helpers --
+    def send(self, status, body, content_type="text/html; charset=utf-8", headers=None):
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def send_json(self, status, obj):
+        self.send(status, json.dumps(obj, indent=1), "application/json")
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def read_form(self) -> dict:
+        return urllib.parse.parse_qs(self.read_body().decode("utf-8", "replace"), keep_blank_values=True)
+
+    def read_json(self):
+        raw = self.read_body()
+        return json.loads(raw) if raw.strip() else {}
+
+    # -- routing --
+    def do_GET(self):
+        self.route("GET")
+
+    def do_HEAD(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def route(self, method):
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        p = self.provider
+        try:
+            if path == "/.well-known/openid-configuration" and method == "GET":
+                p.count("discovery")
+                return self.send_json(200, p.discovery())
+            if path == "/jwks" and method == "GET":
+                p.count("jwks")
+                with p.lock:
+                    jwks = p.keys.jwks()
+                return self.send(200, json.dumps(jwks, indent=1), "application/jwk-set+json")
+            if path == "/authorize":
+                return self.authorize(query if method == "GET" else self.read_form())
+            if path == "/authorize/login" and method == "POST":
+                return self.login(self.read_form())
+            if path == "/end_session" and method == "GET":
+                return self.end_session(query)
+            if path.startswith("/_test/") and p.test_controls:
+                return self.control(method, path)
+            if path == "/" and method == "GET":
+                return self.send(200, simple_page("Demo OpenID Provider",
+                                                  "Discovery: %s/.well-known/openid-configuration" % p.issuer))
+            self.send(404, simple_page("Not found", path))
+        except (ValueError, TypeError, KeyError) as e:
+            self.send_json(400, {"error": "bad_request", "error_description": str(e)})
+
+    def authorize(self, params):
+        p = self.provider
+        p.count("authorize")
+        problem = p.check_authorize(params)
+        if problem:
+            return self.send(400, simple_page("Invalid authorization request", problem))
+        if p.auto_login:
+            return self.answer(params, "alice")
+        self.send(200, login_page(params))
+
+    def login(self, form):
+        p = self.provider
+        username = (form.pop("username", [""])[0] or "").strip()
+        form.pop("password", None)
+        problem = p.check_authorize(form)
+        if problem:
+            return self.send(400, simple_page("Invalid authorization request", problem))
+        if not username or not all(c.isalnum() or c in "._-" for c in username):
+            return self.send(200, login_page(form))
+        p.count("login")
+        self.answer(form, username)
+
+    def answer(self, params, username):
+        p = self.provider
+        fields = p.issue(username, params["nonce"][0])
+        state = params.get("state", [None])[0]
+        if state is not None:
+            fields["state"] = state
+        self.send(200, form_post_page(params["redirect_uri"][0], fields))
+
+    def end_session(self, query):
+        p = self.provider
+        record = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
+        with p.lock:
+            p.stats["end_session"].append(record)
+        target = query.get("post_logout_redirect_uri", [None])[0]
+        if target:
+            parts = urllib.parse.urlsplit(target)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                return self.send(400, simple_page("Invalid logout request", "bad post_logout_redirect_uri"))
+            state = query.get("state", [None])[0]
+            if state is not None:
+                sep = "&" if parts.query else "?"
+                target = target + sep + urllib.parse.urlencode({"state": state})
+            return self.send(302, simple_page("Logged out", "Redirecting"), headers={"Location": target})
+        self.send(200, simple_page("Logged out", "You are logged out of the demo provider."))
+
+    def control(self, method, path):
+        p = self.provider
+        if path == "/_test/stats" and method == "GET":
+            with p.lock:
+                return self.send_json(200, copy.deepcopy(p.stats))
+        if method != "POST":
+            return self.send_json(405, {"error": "use POST"})
+        body = self.read_json()
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        if path == "/_test/config":
+            config = copy.deepcopy(DEFAULT_CONFIG)
+            config.update(body)
+            unknown = set(config) - set(DEFAULT_CONFIG)
+            if unknown:
+                raise ValueError("unknown settings %s" % sorted(unknown))
+            if config["alg"] not in ALL_ALGS:
+                raise ValueError("unsupported alg %r" % config["alg"])
+            if config["misbehave"] not in MISBEHAVIOURS:
+                raise ValueError("unknown misbehave %r" % config["misbehave"])
+            if not isinstance(config["extra_claims"] or {}, dict):
+                raise ValueError("extra_claims must be an object")
+            with p.lock:
+                p.config = config
+            return self.send_json(200, config)
+        if path == "/_test/rotate":
+            if body.get("kty", "RSA") != "RSA":
+                raise ValueError("only RSA keys rotate")
+            with p.lock:
+                kid = p.keys.rotate_rsa()
+            return self.send_json(200, {"kid": kid})
+        if path == "/_test/mint":
+            with p.lock:
+                token = p.mint(body)
+            return self.send_json(200, {"id_token": token})
+        if path == "/_test/reset":
+            p.reset()
+            return self.send_json(200, {"reset": True})
+        self.send_json(404, {"error": "no such control"})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Demo OpenID Provider (Implicit Flow with Form Post).")
+    ap.add_argument("--port", type=int, default=9000, help="port to listen on (0: any free port)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--issuer", help="issuer URL (default http://HOST:PORT)")
+    ap.add_argument("--client-id", default="demo-client")
+    ap.add_argument("--redirect-uri", action="append", default=[],
+                    help="an allowed redirect_uri (repeatable); without any, every http(s) URL is allowed")
+    ap.add_argument("--auto-login", action="store_true", help="log in as alice without a login page")
+    ap.add_argument("--test-controls", action="store_true", help="enable the /_test/* endpoints")
+    ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    args = ap.parse_args(argv)
+
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+    port = server.server_address[1]
+    host = args.host if ":" not in args.host else "[%s]" % args.host
+    issuer = (args.issuer or "http://%s:%d" % (host, port)).rstrip("/")
+    Handler.provider = Provider(issuer, args.client_id, args.redirect_uri, args.auto_login, args.test_controls)
+    Handler.verbose = args.verbose
+    print("demo provider ready at %s" % issuer, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
