@@ -28,7 +28,7 @@ let package = Package(
         ),
         // The @_cdecl entry points: C structs in, a decision out.
         .target(name: "IDToken", dependencies: ["IDTokenCore", "CShim"]),
-        .testTarget(name: "IDTokenCoreTests", dependencies: ["IDTokenCore"]),
+        .testTarget(name: "IDTokenCoreTests", dependencies: ["IDTokenCore"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,7 +3,9 @@
  *
  * This file is the thin Apache side only. It gathers the facts of a request into an idt_request,
  * asks the core library (libIDToken, see CShim/include/idtoken.h) for an idt_decision and applies
- * it. What a login is, which cookies and headers mean what: all of that lives in the core.
+ * it. What a login is, which cookies and headers mean what: all of that lives in the core. The
+ * IDToken* directives are handed to the core as (name, value) pairs, checked by the core as they
+ * are read; the module only knows their shape (one word, a list, one or two words).
  *
  *   IDTokenDiscoveryURL   https://login.example.com/.well-known/openid-configuration
  *   IDTokenClientID       my-client
@@ -13,13 +15,19 @@
  *       AuthType IDToken
  *       Require valid-user
  *   </Location>
+ *
+ * The core keeps single-use marks in a store shared by every process of the server: Apache's
+ * socache (IDTokenCache, shmcb by default), serialized by the "idtoken-cache" mutex.
  */
 
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "apr_tables.h"
+#include "apr_global_mutex.h"
 
 #include "ap_config.h"
+#include "ap_provider.h"
+#include "ap_socache.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -27,9 +35,11 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "mod_core.h"           /* ap_response_code_string() */
+#include "util_mutex.h"
 
 #include "idtoken.h"
 
+#include <limits.h>
 #include <string.h>
 
 APLOG_USE_MODULE(auth_idtoken);
@@ -37,57 +47,80 @@ APLOG_USE_MODULE(auth_idtoken);
 #define IDTOKEN_AUTH_TYPE "IDToken"
 
 typedef struct {
-    const char *discovery_url;
-    const char *client_id;
-    const char *redirect_uri;
-    const char *session_key_file;
-    const char *scope;
-    unsigned int discovery_url_set:1;
-    unsigned int client_id_set:1;
-    unsigned int redirect_uri_set:1;
-    unsigned int session_key_file_set:1;
-    unsigned int scope_set:1;
+    /* idt_setting, one per directive set in this server's own context; after the merge, the
+     * vhost's own plus those it inherits. Names come from the command table, values live in the
+     * configuration pool. */
+    apr_array_header_t *settings;
     /* Handle from idt_site_register, -1 when this server is not a site. Set by check_config on
      * every configuration pass, never merged: each virtual host is a site of its own. */
     int32_t site;
 } auth_idtoken_srv_conf;
+
+/* The shared store. IDTokenCache is global, so like mod_authn_socache these are process-wide;
+ * pre_config resets them at the start of each configuration pass. */
+#define STORE_ID "idtoken-cache"    /* the Mutex type and the socache consumer name */
+static const ap_socache_provider_t *store_provider;
+static ap_socache_instance_t *store_instance;
+static const char *store_spec;      /* IDTokenCache as written, NULL when not given */
+static apr_global_mutex_t *store_mutex;
+static int store_ready;             /* the instance is initialised for this generation */
+static int site_count;              /* sites registered by the last check_config */
 
 static void *create_auth_idtoken_srv_config(apr_pool_t *p, server_rec *s)
 {
     auth_idtoken_srv_conf *conf = apr_pcalloc(p, sizeof(*conf));
     (void)s;
 
+    /* Nothing set means the core's defaults. */
+    conf->settings = apr_array_make(p, 4, sizeof(idt_setting));
     conf->site = -1;
-    /* scope stays NULL: the core applies its default ("openid email profile"). */
     return conf;
+}
+
+static idt_setting *find_setting(const apr_array_header_t *settings, const char *name)
+{
+    int i;
+
+    for (i = 0; i < settings->nelts; ++i) {
+        idt_setting *setting = &APR_ARRAY_IDX(settings, i, idt_setting);
+
+        if (strcmp(setting->name, name) == 0) {
+            return setting;
+        }
+    }
+    return NULL;
+}
+
+/* Sets `name`, replacing an earlier value: the later directive wins. */
+static void put_setting(apr_array_header_t *settings, const char *name, const char *value)
+{
+    idt_setting *setting = find_setting(settings, name);
+
+    if (setting == NULL) {
+        setting = apr_array_push(settings);
+        setting->name = name;
+    }
+    setting->value = value;
 }
 
 static void *merge_auth_idtoken_srv_config(apr_pool_t *p, void *basev, void *addv)
 {
     auth_idtoken_srv_conf *new = apr_pcalloc(p, sizeof(*new));
-    auth_idtoken_srv_conf *add = addv;
-    auth_idtoken_srv_conf *base = basev;
+    const auth_idtoken_srv_conf *add = addv;
+    const auth_idtoken_srv_conf *base = basev;
+    int i;
 
-    new->discovery_url = add->discovery_url_set ? add->discovery_url : base->discovery_url;
-    new->discovery_url_set = add->discovery_url_set || base->discovery_url_set;
-    new->client_id = add->client_id_set ? add->client_id : base->client_id;
-    new->client_id_set = add->client_id_set || base->client_id_set;
-    new->redirect_uri = add->redirect_uri_set ? add->redirect_uri : base->redirect_uri;
-    new->redirect_uri_set = add->redirect_uri_set || base->redirect_uri_set;
-    new->session_key_file = add->session_key_file_set ? add->session_key_file
-                                                      : base->session_key_file;
-    new->session_key_file_set = add->session_key_file_set || base->session_key_file_set;
-    new->scope = add->scope_set ? add->scope : base->scope;
-    new->scope_set = add->scope_set || base->scope_set;
+    /* The main server's settings, each one the vhost sets replaced by the vhost's (a list too:
+     * a vhost's IDTokenScope is its whole scope, not an addition). */
+    new->settings = apr_array_copy(p, base->settings);
+    for (i = 0; i < add->settings->nelts; ++i) {
+        const idt_setting *setting = &APR_ARRAY_IDX(add->settings, i, idt_setting);
+
+        put_setting(new->settings, setting->name, setting->value);
+    }
     new->site = -1;
 
     return new;
-}
-
-static int any_directive_set(const auth_idtoken_srv_conf *conf)
-{
-    return conf->discovery_url_set || conf->client_id_set || conf->redirect_uri_set
-        || conf->session_key_file_set || conf->scope_set;
 }
 
 /* NULL when the loaded library speaks our ABI. Checked by the directives too, since they call into
@@ -104,21 +137,22 @@ static const char *abi_mismatch(apr_pool_t *p)
                         (int)version, IDT_ABI_VERSION);
 }
 
-/* Rejects a bad value while the directive is read, so configtest points at its line. */
-static const char *check_setting(cmd_parms *cmd, idt_setting setting, const char *value)
+/* Rejects a bad value while the directive is read, so configtest points at its line. The name is
+ * the command table's (cmd->cmd->name), not the line's: Apache matches directives in any case. */
+static const char *check_value(cmd_parms *cmd, const char *value)
 {
     const char *err = abi_mismatch(cmd->pool);
     char *msg;
 
     if (err == NULL) {
-        msg = idt_setting_check(setting, value);
+        msg = idt_setting_check(cmd->cmd->name, value);
         if (msg == NULL) {
             return NULL;
         }
         err = apr_pstrdup(cmd->pool, msg);
         idt_free(msg);
     }
-    return apr_psprintf(cmd->pool, "%s: %s", cmd->directive->directive, err);
+    return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
 }
 
 static auth_idtoken_srv_conf *srv_conf(const server_rec *s)
@@ -126,96 +160,148 @@ static auth_idtoken_srv_conf *srv_conf(const server_rec *s)
     return ap_get_module_config(s->module_config, &auth_idtoken_module);
 }
 
-static const char *set_discovery_url(cmd_parms *cmd, void *dummy, const char *arg)
+/* cmd->info of the directives whose value is a file: resolved against ServerRoot, so the core
+ * sees the path httpd means whatever its working directory. */
+#define VALUE_IS_PATH ((void *)1)
+
+/* TAKE1 */
+static const char *set_value(cmd_parms *cmd, void *dummy, const char *arg)
 {
-    auth_idtoken_srv_conf *conf = srv_conf(cmd->server);
-    const char *err = check_setting(cmd, IDT_SETTING_DISCOVERY_URL, arg);
-    (void)dummy;
-
-    if (err) {
-        return err;
-    }
-    conf->discovery_url = arg;
-    conf->discovery_url_set = 1;
-    return NULL;
-}
-
-static const char *set_client_id(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    auth_idtoken_srv_conf *conf = srv_conf(cmd->server);
-    const char *err = check_setting(cmd, IDT_SETTING_CLIENT_ID, arg);
-    (void)dummy;
-
-    if (err) {
-        return err;
-    }
-    conf->client_id = arg;
-    conf->client_id_set = 1;
-    return NULL;
-}
-
-static const char *set_redirect_uri(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    auth_idtoken_srv_conf *conf = srv_conf(cmd->server);
-    const char *err = check_setting(cmd, IDT_SETTING_REDIRECT_URI, arg);
-    (void)dummy;
-
-    if (err) {
-        return err;
-    }
-    conf->redirect_uri = arg;
-    conf->redirect_uri_set = 1;
-    return NULL;
-}
-
-static const char *set_session_key_file(cmd_parms *cmd, void *dummy, const char *arg)
-{
-    auth_idtoken_srv_conf *conf = srv_conf(cmd->server);
-    const char *path = ap_server_root_relative(cmd->pool, arg);
     const char *err;
     (void)dummy;
 
-    if (path == NULL) {
-        return apr_psprintf(cmd->pool, "%s: invalid file path '%s'",
-                            cmd->directive->directive, arg);
+    if (cmd->info == VALUE_IS_PATH) {
+        const char *path = ap_server_root_relative(cmd->pool, arg);
+
+        if (path == NULL) {
+            return apr_psprintf(cmd->pool, "%s: invalid file path '%s'", cmd->cmd->name, arg);
+        }
+        arg = path;
     }
-    if ((err = check_setting(cmd, IDT_SETTING_SESSION_KEY_FILE, path)) != NULL) {
+    if ((err = check_value(cmd, arg)) != NULL) {
         return err;
     }
-    conf->session_key_file = path;
-    conf->session_key_file_set = 1;
+    put_setting(srv_conf(cmd->server)->settings, cmd->cmd->name, arg);
     return NULL;
 }
 
-static const char *set_scope(cmd_parms *cmd, void *dummy, const char *arg)
+/* ITERATE: called once per word. Every line of the directive in one context adds to the same
+ * list, which the core receives space-joined. */
+static const char *add_word(cmd_parms *cmd, void *dummy, const char *word)
 {
-    auth_idtoken_srv_conf *conf = srv_conf(cmd->server);
-    const char *err = check_setting(cmd, IDT_SETTING_SCOPE, arg);
+    apr_array_header_t *settings = srv_conf(cmd->server)->settings;
+    idt_setting *setting;
+    const char *err;
+    (void)dummy;
+
+    if ((err = check_value(cmd, word)) != NULL) {
+        return err;
+    }
+    setting = find_setting(settings, cmd->cmd->name);
+    if (setting == NULL) {
+        put_setting(settings, cmd->cmd->name, word);
+    }
+    else {
+        setting->value = apr_pstrcat(cmd->pool, setting->value, " ", word, NULL);
+    }
+    return NULL;
+}
+
+/* TAKE12: one value of one or two words, checked and stored space-joined. */
+static const char *set_words(cmd_parms *cmd, void *dummy, const char *first, const char *second)
+{
+    const char *value = second ? apr_pstrcat(cmd->pool, first, " ", second, NULL) : first;
+    const char *err;
+    (void)dummy;
+
+    if ((err = check_value(cmd, value)) != NULL) {
+        return err;
+    }
+    put_setting(srv_conf(cmd->server)->settings, cmd->cmd->name, value);
+    return NULL;
+}
+
+/* IDTokenCache provider[:args] | none. The instance is created here, where a bad argument can still
+ * point at the line, and initialised in post_config (as mod_authn_socache does). */
+static const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *sep = ap_strchr_c(arg, ':');
+    const char *name = sep ? apr_pstrmemdup(cmd->temp_pool, arg, sep - arg) : arg;
     (void)dummy;
 
     if (err) {
         return err;
     }
-    conf->scope = arg;
-    conf->scope_set = 1;
+    store_spec = arg;
+    store_provider = NULL;
+    store_instance = NULL;
+    if (strcasecmp(arg, "none") == 0) {
+        return NULL;
+    }
+
+    store_provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
+                                        AP_SOCACHE_PROVIDER_VERSION);
+    if (store_provider == NULL) {
+        return apr_psprintf(cmd->pool, "%s: unknown socache provider '%s' (load mod_socache_%s "
+                            "before this line?)", cmd->cmd->name, name, name);
+    }
+    err = store_provider->create(&store_instance, sep ? sep + 1 : NULL, cmd->temp_pool, cmd->pool);
+    if (err) {
+        store_provider = NULL;
+        store_instance = NULL;
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+    }
     return NULL;
 }
 
 static const command_rec auth_idtoken_cmds[] =
 {
-    AP_INIT_TAKE1("IDTokenDiscoveryURL", set_discovery_url, NULL, RSRC_CONF,
-                  "The provider's discovery document, e.g. https://login.example.com/"
-                  ".well-known/openid-configuration. Required for AuthType IDToken; no default"),
-    AP_INIT_TAKE1("IDTokenClientID", set_client_id, NULL, RSRC_CONF,
-                  "The client ID registered at the provider. Required; no default"),
-    AP_INIT_TAKE1("IDTokenRedirectURI", set_redirect_uri, NULL, RSRC_CONF,
-                  "Where the provider posts the login back: a path on the host the browser used "
-                  "(e.g. /protected/callback) or an absolute URL. Required; no default"),
-    AP_INIT_TAKE1("IDTokenSessionKeyFile", set_session_key_file, NULL, RSRC_CONF,
-                  "File (relative to ServerRoot unless absolute) holding the random key that seals "
-                  "the session cookies, one key per line. Required; no default"),
-    AP_INIT_TAKE1("IDTokenScope", set_scope, NULL, RSRC_CONF,
-                  "Space-separated scopes to request, quoted. Default \"openid email profile\""),
+    AP_INIT_TAKE1("IDTokenDiscoveryURL", set_value, NULL, RSRC_CONF,
+                  "URL of the provider's discovery document; no default"),
+    AP_INIT_TAKE1("IDTokenIssuer", set_value, NULL, RSRC_CONF,
+                  "The provider's issuer; default: from the discovery document"),
+    AP_INIT_TAKE1("IDTokenAuthorizationEndpoint", set_value, NULL, RSRC_CONF,
+                  "URL the browser is sent to for the login; default: from the discovery document"),
+    AP_INIT_TAKE1("IDTokenJWKSURI", set_value, NULL, RSRC_CONF,
+                  "URL of the provider's signing keys; default: from the discovery document"),
+    AP_INIT_TAKE1("IDTokenEndSessionEndpoint", set_value, NULL, RSRC_CONF,
+                  "URL for logging out at the provider; default: from the discovery document"),
+    AP_INIT_TAKE1("IDTokenClientID", set_value, NULL, RSRC_CONF,
+                  "The client ID registered at the provider; no default"),
+    AP_INIT_TAKE1("IDTokenClientSecret", set_value, NULL, RSRC_CONF,
+                  "The client secret registered at the provider; default: none"),
+    AP_INIT_TAKE1("IDTokenRedirectURI", set_value, NULL, RSRC_CONF,
+                  "Path or absolute URL the provider sends the login back to; no default"),
+    AP_INIT_TAKE1("IDTokenSessionKeyFile", set_value, VALUE_IS_PATH, RSRC_CONF,
+                  "File (relative to ServerRoot) with the session cookie keys; no default"),
+    AP_INIT_TAKE1("IDTokenClockSkew", set_value, NULL, RSRC_CONF,
+                  "Seconds of clock difference tolerated; default 60"),
+    AP_INIT_TAKE1("IDTokenMaxAge", set_value, NULL, RSRC_CONF,
+                  "Seconds a login at the provider stays acceptable; default: no limit"),
+    AP_INIT_TAKE1("IDTokenStateLifetime", set_value, NULL, RSRC_CONF,
+                  "Seconds a started login may take to complete; default 300"),
+    AP_INIT_TAKE1("IDTokenMaxStateCookies", set_value, NULL, RSRC_CONF,
+                  "Logins a browser may have in progress at once; default 5"),
+    AP_INIT_TAKE1("IDTokenMetadataLifetime", set_value, NULL, RSRC_CONF,
+                  "Seconds the discovery document is cached; default 86400"),
+    AP_INIT_TAKE1("IDTokenKeysLifetime", set_value, NULL, RSRC_CONF,
+                  "Seconds the signing keys are cached; default 3600"),
+    AP_INIT_TAKE1("IDTokenKeyRefetchInterval", set_value, NULL, RSRC_CONF,
+                  "Minimum seconds between fetches of the keys for an unknown one; default 30"),
+    AP_INIT_TAKE1("IDTokenSessionLifetime", set_value, NULL, RSRC_CONF,
+                  "Seconds a session lasts; default 28800"),
+    AP_INIT_ITERATE("IDTokenScope", add_word, NULL, RSRC_CONF,
+                    "Scopes to request; default openid email profile"),
+    AP_INIT_ITERATE("IDTokenSignatureAlgorithms", add_word, NULL, RSRC_CONF,
+                    "Token signature algorithms accepted; default: every asymmetric one"),
+    AP_INIT_ITERATE("IDTokenTrustedAudiences", add_word, NULL, RSRC_CONF,
+                    "Audiences trusted in tokens; default: none"),
+    AP_INIT_TAKE12("IDTokenHTTPTimeout", set_words, NULL, RSRC_CONF,
+                   "Seconds for a request to the provider: total [connect]; default 10 3"),
+    AP_INIT_TAKE1("IDTokenCache", set_cache, NULL, RSRC_CONF,
+                  "socache provider[:args] for single-use marks, or none; default shmcb when "
+                  "mod_socache_shmcb is loaded, else none"),
     {NULL}
 };
 
@@ -285,6 +371,7 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
     server_rec *vs;
     (void)plog;
 
+    site_count = 0;
     if (mismatch) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s, "%s", mismatch);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -307,7 +394,7 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
             ap_set_module_config(vs->module_config, &auth_idtoken_module, conf);
         }
         conf->site = -1;
-        if (!any_directive_set(conf)) {
+        if (conf->settings->nelts == 0) {
             continue;
         }
 
@@ -316,11 +403,9 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
         site.site_name = server_label(ptemp, vs);
         site.default_scheme = https ? "https" : "http";
         site.default_host = server_default_host(ptemp, vs, https);
-        site.discovery_url = conf->discovery_url;
-        site.client_id = conf->client_id;
-        site.redirect_uri = conf->redirect_uri;
-        site.session_key_file = conf->session_key_file;
-        site.scope = conf->scope;
+        /* The merged array lives in pconf, as long as this configuration. */
+        site.settings = (const idt_setting *)conf->settings->elts;
+        site.settings_count = (size_t)conf->settings->nelts;
 
         handle = idt_site_register(&site, &error, &warning);
         if (warning) {
@@ -336,8 +421,116 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
         }
         idt_free(error);
         conf->site = handle;
+        ++site_count;
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, vs, "%s: registered as site %d",
                      server_where(ptemp, vs), (int)handle);
+    }
+    return OK;
+}
+
+/* Before the directives of each pass are read: the Mutex directive only accepts registered types,
+ * and IDTokenCache starts over from "not given". */
+static int auth_idtoken_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    apr_status_t rv = ap_mutex_register(pconf, STORE_ID, NULL, APR_LOCK_DEFAULT, 0);
+    (void)ptemp;
+
+    if (rv != APR_SUCCESS) {
+        ap_log_perror(APLOG_MARK, APLOG_CRIT, rv, plog, "failed to register the %s mutex",
+                      STORE_ID);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    store_provider = NULL;
+    store_instance = NULL;
+    store_spec = NULL;
+    store_mutex = NULL;
+    store_ready = 0;
+    site_count = 0;
+    return OK;
+}
+
+static apr_status_t forget_store_mutex(void *data)
+{
+    (void)data;
+    if (store_mutex) {
+        apr_global_mutex_destroy(store_mutex);
+        store_mutex = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t destroy_store(void *data)
+{
+    if (store_instance) {
+        store_provider->destroy(store_instance, data);
+        store_instance = NULL;
+    }
+    store_ready = 0;
+    return APR_SUCCESS;
+}
+
+/* Sets up the store once the configuration is known (not under configtest, which stops before
+ * post_config). Only when some server is a site: otherwise no shared memory, no mutex. */
+static int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                    server_rec *s)
+{
+    /* Sizes only steer how shmcb splits its memory: short keys, tiny values. */
+    static const struct ap_socache_hints hints = {48, 16, apr_time_from_sec(60)};
+    /* Start-up runs a first pass only to check; say which store is used on the pass that serves. */
+    int announce = ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG;
+    const char *label = store_spec;
+    const char *err;
+    apr_status_t rv;
+    (void)plog;
+
+    if (site_count == 0) {
+        return OK;
+    }
+
+    if (store_spec == NULL) {
+        store_provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
+                                            AP_SOCACHE_PROVIDER_VERSION);
+        if (store_provider) {
+            err = store_provider->create(&store_instance, NULL, ptemp, pconf);
+            if (err) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
+                             "IDTokenCache shmcb (the default): %s", err);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            label = "shmcb (the default)";
+        }
+    }
+    if (store_provider == NULL) {
+        if (announce) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
+                         "IDTokenCache none: replayed login responses are caught only within one "
+                         "process; load mod_socache_shmcb");
+        }
+        return OK;
+    }
+
+    /* Every add takes the mutex, so the mutex exists whatever the provider. */
+    rv = ap_global_mutex_create(&store_mutex, NULL, STORE_ID, NULL, s, pconf, 0);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, rv, s,
+                     "IDTokenCache: cannot create the %s mutex", STORE_ID);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(pconf, NULL, forget_store_mutex, apr_pool_cleanup_null);
+
+    rv = store_provider->init(store_instance, STORE_ID, &hints, s, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, rv, s,
+                     "IDTokenCache %s: cannot initialise the cache", label);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(pconf, s, destroy_store, apr_pool_cleanup_null);
+    store_ready = 1;
+
+    if (announce) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
+                     "IDTokenCache %s: single-use marks are shared by every process of the server",
+                     label);
     }
     return OK;
 }
@@ -345,8 +538,15 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
 /* Threads and connections must start after fork (see FIELD-NOTES): the core does that here. */
 static void auth_idtoken_child_init(apr_pool_t *p, server_rec *s)
 {
-    (void)p;
-    (void)s;
+    if (store_mutex) {
+        const char *lockfile = apr_global_mutex_lockfile(store_mutex);
+        apr_status_t rv = apr_global_mutex_child_init(&store_mutex, lockfile, p);
+
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                         "IDTokenCache: cannot attach to the %s mutex in this child", STORE_ID);
+        }
+    }
     idt_child_init();
 }
 
@@ -424,6 +624,249 @@ static int auth_idtoken_post_read_request(request_rec *r)
         apr_table_unset(r->headers_in, name);
     }
     return DECLINED;
+}
+
+/* ---- The shared store ---------------------------------------------------------------------------- */
+
+/* shmcb passes over an entry longer than the reader's buffer as if it were absent: `add` would then
+ * write over a mark it did not see. So nothing longer than this is written, and every read goes
+ * through a buffer this long. The core's marks are far shorter. */
+#define STORE_VALUE_MAX 16384
+
+/* One request's view of the store. The callbacks log against r and allocate from r->pool: the core
+ * calls them during idt_decide, on the thread that called it. */
+typedef struct {
+    request_rec *r;
+    ap_socache_instance_t *instance;
+} store_ctx;
+
+static int32_t store_failed(const store_ctx *ctx, apr_status_t rv, const char *what)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, ctx->r, "IDTokenCache (%s): %s", store_provider->name,
+                  what);
+    return IDT_STORE_ERROR;
+}
+
+/* Providers not safe across processes (shmcb) need the mutex around every call. */
+static int store_needs_lock(void)
+{
+    return (store_provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) != 0;
+}
+
+static int store_lock(const store_ctx *ctx)
+{
+    apr_status_t rv = apr_global_mutex_lock(store_mutex);
+
+    if (rv != APR_SUCCESS) {
+        store_failed(ctx, rv, "cannot take the " STORE_ID " mutex");
+        return 0;
+    }
+    return 1;
+}
+
+static int store_unlock(const store_ctx *ctx)
+{
+    apr_status_t rv = apr_global_mutex_unlock(store_mutex);
+
+    if (rv != APR_SUCCESS) {
+        store_failed(ctx, rv, "cannot release the " STORE_ID " mutex");
+        return 0;
+    }
+    return 1;
+}
+
+/* socache lengths are unsigned int. */
+static int store_key_ok(const store_ctx *ctx, const unsigned char *key, size_t key_len)
+{
+    if (key == NULL || key_len == 0 || key_len > UINT_MAX) {
+        store_failed(ctx, APR_EINVAL, "invalid key");
+        return 0;
+    }
+    return 1;
+}
+
+static int store_value_ok(const store_ctx *ctx, const unsigned char *value, size_t value_len,
+                          int64_t expires_at)
+{
+    if ((value == NULL && value_len > 0) || value_len > STORE_VALUE_MAX) {
+        store_failed(ctx, APR_EINVAL,
+                     apr_psprintf(ctx->r->pool, "refused a value of %" APR_SIZE_T_FMT " bytes",
+                                  (apr_size_t)value_len));
+        return 0;
+    }
+    if (expires_at < 0 || expires_at > APR_INT64_MAX / APR_USEC_PER_SEC) {
+        store_failed(ctx, APR_EINVAL, "invalid expiry time");
+        return 0;
+    }
+    return 1;
+}
+
+/* The unlocked calls. */
+static apr_status_t store_retrieve(const store_ctx *ctx, const unsigned char *key, size_t key_len,
+                                   unsigned char **found, unsigned int *found_len)
+{
+    *found = apr_palloc(ctx->r->pool, STORE_VALUE_MAX);
+    *found_len = STORE_VALUE_MAX;
+    return store_provider->retrieve(ctx->instance, ctx->r->server, key, (unsigned int)key_len,
+                                    *found, found_len, ctx->r->pool);
+}
+
+static apr_status_t store_store(const store_ctx *ctx, const unsigned char *key, size_t key_len,
+                                const unsigned char *value, size_t value_len, int64_t expires_at)
+{
+    /* An empty value may come as NULL (Swift's empty arrays have no address). store() takes a
+     * non-const buffer but only copies from it. */
+    static unsigned char empty[1];
+
+    return store_provider->store(ctx->instance, ctx->r->server, key, (unsigned int)key_len,
+                                 apr_time_from_sec(expires_at),
+                                 value ? (unsigned char *)value : empty,
+                                 (unsigned int)value_len, ctx->r->pool);
+}
+
+static int32_t store_put(void *ctxv, const unsigned char *key, size_t key_len,
+                         const unsigned char *value, size_t value_len, int64_t expires_at)
+{
+    const store_ctx *ctx = ctxv;
+    int locked = 0;
+    apr_status_t rv;
+
+    if (!store_key_ok(ctx, key, key_len) || !store_value_ok(ctx, value, value_len, expires_at)) {
+        return IDT_STORE_ERROR;
+    }
+    if (store_needs_lock()) {
+        if (!store_lock(ctx)) {
+            return IDT_STORE_ERROR;
+        }
+        locked = 1;
+    }
+    rv = store_store(ctx, key, key_len, value, value_len, expires_at);
+    if (locked && !store_unlock(ctx)) {
+        return IDT_STORE_ERROR;
+    }
+    return rv == APR_SUCCESS ? IDT_STORE_OK : store_failed(ctx, rv, "put failed");
+}
+
+static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
+                         unsigned char *value, size_t *value_len)
+{
+    const store_ctx *ctx = ctxv;
+    unsigned char *found;
+    unsigned int found_len;
+    int locked = 0;
+    apr_status_t rv;
+
+    if (!store_key_ok(ctx, key, key_len)) {
+        return IDT_STORE_ERROR;
+    }
+    if (store_needs_lock()) {
+        if (!store_lock(ctx)) {
+            return IDT_STORE_ERROR;
+        }
+        locked = 1;
+    }
+    rv = store_retrieve(ctx, key, key_len, &found, &found_len);
+    if (locked && !store_unlock(ctx)) {
+        return IDT_STORE_ERROR;
+    }
+    if (APR_STATUS_IS_NOTFOUND(rv)) {
+        return IDT_STORE_NOT_FOUND;
+    }
+    if (rv != APR_SUCCESS) {
+        return store_failed(ctx, rv, "get failed");
+    }
+    if (value_len == NULL || found_len > *value_len || (value == NULL && found_len > 0)) {
+        return store_failed(ctx, APR_ENOSPC,
+                            apr_psprintf(ctx->r->pool, "get: the entry (%u bytes) does not fit "
+                                         "the buffer", found_len));
+    }
+    if (found_len) {
+        memcpy(value, found, found_len);
+    }
+    *value_len = found_len;
+    return IDT_STORE_OK;
+}
+
+static int32_t store_remove(void *ctxv, const unsigned char *key, size_t key_len)
+{
+    const store_ctx *ctx = ctxv;
+    int locked = 0;
+    apr_status_t rv;
+
+    if (!store_key_ok(ctx, key, key_len)) {
+        return IDT_STORE_ERROR;
+    }
+    if (store_needs_lock()) {
+        if (!store_lock(ctx)) {
+            return IDT_STORE_ERROR;
+        }
+        locked = 1;
+    }
+    rv = store_provider->remove(ctx->instance, ctx->r->server, key, (unsigned int)key_len,
+                                ctx->r->pool);
+    if (locked && !store_unlock(ctx)) {
+        return IDT_STORE_ERROR;
+    }
+    if (APR_STATUS_IS_NOTFOUND(rv)) {
+        return IDT_STORE_NOT_FOUND;
+    }
+    return rv == APR_SUCCESS ? IDT_STORE_OK : store_failed(ctx, rv, "remove failed");
+}
+
+/* socache has no add-if-absent: look, then write, with the mutex held throughout so no other
+ * process of this server slips in between. (Servers sharing a networked provider each have their
+ * own mutex.) */
+static int32_t store_add(void *ctxv, const unsigned char *key, size_t key_len,
+                         const unsigned char *value, size_t value_len, int64_t expires_at)
+{
+    const store_ctx *ctx = ctxv;
+    unsigned char *found;
+    unsigned int found_len;
+    int32_t status;
+    apr_status_t rv;
+
+    if (!store_key_ok(ctx, key, key_len) || !store_value_ok(ctx, value, value_len, expires_at)
+        || !store_lock(ctx)) {
+        return IDT_STORE_ERROR;
+    }
+    rv = store_retrieve(ctx, key, key_len, &found, &found_len);
+    if (rv == APR_SUCCESS) {
+        status = IDT_STORE_EXISTS;
+    }
+    else if (!APR_STATUS_IS_NOTFOUND(rv)) {
+        status = store_failed(ctx, rv, "add: the look-up failed");
+    }
+    else if ((rv = store_store(ctx, key, key_len, value, value_len, expires_at)) != APR_SUCCESS) {
+        status = store_failed(ctx, rv, "add failed");
+    }
+    else {
+        status = IDT_STORE_OK;
+    }
+    if (!store_unlock(ctx)) {
+        return IDT_STORE_ERROR;
+    }
+    return status;
+}
+
+/* NULL without a store: the core then falls back on what one process can see. */
+static const idt_store *request_store(request_rec *r)
+{
+    store_ctx *ctx;
+    idt_store *store;
+
+    if (!store_ready) {
+        return NULL;
+    }
+    ctx = apr_palloc(r->pool, sizeof(*ctx));
+    ctx->r = r;
+    ctx->instance = store_instance;
+    store = apr_palloc(r->pool, sizeof(*store));
+    store->ctx = ctx;
+    store->add = store_add;
+    store->put = store_put;
+    store->get = store_get;
+    store->remove = store_remove;
+    return store;
 }
 
 /* ---- AuthType IDToken ---------------------------------------------------------------------------- */
@@ -669,13 +1112,13 @@ static int auth_idtoken_check_authn(request_rec *r)
     conf = srv_conf(r->server);
     if (conf->site < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AuthType IDToken used in %s but no IDTokenDiscoveryURL, IDTokenClientID, "
-                      "IDTokenRedirectURI or IDTokenSessionKeyFile is configured there",
-                      server_where(r->pool, r->server));
+                      "AuthType IDToken used in %s but no IDToken* directive (IDTokenClientID, "
+                      "...) applies there", server_where(r->pool, r->server));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
     fill_request(r, conf->site, &req);
+    req.store = request_store(r);
     memset(&d, 0, sizeof(d));
     idt_decide(&req, &d);
     apply_side_effects(r, &d);
@@ -704,7 +1147,9 @@ static int auth_idtoken_check_authn(request_rec *r)
 static void register_hooks(apr_pool_t *p)
 {
     (void)p;
+    ap_hook_pre_config(auth_idtoken_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(auth_idtoken_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(auth_idtoken_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(auth_idtoken_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* First, so no other module (mod_setenvif, mod_headers "early", ...) sees a forged header. */
     ap_hook_post_read_request(auth_idtoken_post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);

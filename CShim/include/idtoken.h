@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 1
+#define IDT_ABI_VERSION 2
 
 int32_t idt_abi_version(void);
 
@@ -31,29 +31,28 @@ void idt_free(char *p);
 
 /* ---- Configuration time ------------------------------------------------------------------------- */
 
-/* One setting's syntax, checked the moment the directive is read so that `apachectl configtest`
- * points at the line. The module prefixes the returned message with the directive's name. */
-typedef enum {
-    IDT_SETTING_DISCOVERY_URL = 1,
-    IDT_SETTING_CLIENT_ID = 2,
-    IDT_SETTING_REDIRECT_URI = 3,
-    IDT_SETTING_SESSION_KEY_FILE = 4,
-    IDT_SETTING_SCOPE = 5
+/* One directive's value, checked the moment Apache reads it so that `apachectl configtest` points at
+ * the line. `name` is the directive as written in the command table (e.g. "IDTokenClientID"); an
+ * unknown name is refused. NULL when the value is acceptable, otherwise a message (free with idt_free)
+ * that the module prefixes with the directive's name. */
+char *idt_setting_check(const char *name, const char *value);
+
+/* A directive and its value, once per directive name. Directives that take a list (ITERATE) arrive
+ * with their words joined by single spaces; repeated lines in one context append to the list, and a
+ * virtual host's value replaces the main server's. */
+typedef struct {
+    const char *name;
+    const char *value;
 } idt_setting;
 
-/* NULL when the value is acceptable, otherwise a message (free with idt_free). */
-char *idt_setting_check(int32_t setting, const char *value);
-
-/* One protected site: the settings of a virtual host, after Apache merged them. */
+/* One protected site: the IDToken* directives of a virtual host, after Apache merged them with the
+ * main server's (a vhost inherits every directive it does not set itself). */
 typedef struct {
     const char *site_name;        /* for messages, e.g. "localhost:8080" */
     const char *default_scheme;   /* "http" or "https": the vhost's own scheme */
     const char *default_host;     /* the vhost's ServerName[:port] */
-    const char *discovery_url;    /* IDTokenDiscoveryURL */
-    const char *client_id;        /* IDTokenClientID */
-    const char *redirect_uri;     /* IDTokenRedirectURI: a path, or an absolute URL */
-    const char *session_key_file; /* IDTokenSessionKeyFile */
-    const char *scope;            /* IDTokenScope, NULL for the default */
+    const idt_setting *settings;
+    size_t settings_count;
 } idt_site_config;
 
 /* Forgets every registered site. Called at the start of each configuration pass, since httpd reads
@@ -67,6 +66,38 @@ int32_t idt_site_register(const idt_site_config *config, char **error, char **wa
 
 /* Once in each child process, after fork: the place for anything that must not exist before fork. */
 void idt_child_init(void);
+
+/* ---- The shared store ---------------------------------------------------------------------------- */
+
+/* A small key-value store shared by every process of the server (and, with a networked socache
+ * provider, by every server): Apache's socache, supplied by the module. The core uses it for
+ * single-use marks (a login response is accepted once). Keys (at least 4 bytes) and values (at most
+ * 16 KiB) are bytes; entries expire at `expires_at` (Unix seconds). The callbacks are valid only
+ * during the idt_decide call they came with, and only on its thread (they use the request's pool).
+ * `add` is atomic across the processes of one httpd; socache has no add-if-absent, so servers sharing
+ * a networked provider can each win a race once. shmcb forgets its entries on every restart.
+ * Each callback returns an idt_store_status. */
+typedef enum {
+    IDT_STORE_OK = 0,
+    IDT_STORE_NOT_FOUND = 1,   /* get, remove: no such entry */
+    IDT_STORE_EXISTS = 2,      /* add: the key is already there (nothing was written) */
+    IDT_STORE_ERROR = 3        /* the store failed; the core fails closed */
+} idt_store_status;
+
+typedef struct {
+    void *ctx;
+    /* Adds the entry only if the key is absent, atomically with respect to every other process. */
+    int32_t (*add)(void *ctx, const unsigned char *key, size_t key_len,
+                   const unsigned char *value, size_t value_len, int64_t expires_at);
+    /* Sets the entry, replacing any previous one. */
+    int32_t (*put)(void *ctx, const unsigned char *key, size_t key_len,
+                   const unsigned char *value, size_t value_len, int64_t expires_at);
+    /* Copies the value into `value` (capacity *value_len); on IDT_STORE_OK *value_len is its length.
+     * A value longer than the capacity is IDT_STORE_ERROR. */
+    int32_t (*get)(void *ctx, const unsigned char *key, size_t key_len,
+                   unsigned char *value, size_t *value_len);
+    int32_t (*remove)(void *ctx, const unsigned char *key, size_t key_len);
+} idt_store;
 
 /* ---- Request time -------------------------------------------------------------------------------- */
 
@@ -86,6 +117,7 @@ typedef struct {
     size_t body_len;
     int32_t body_read;         /* 1 when body/body_len hold the whole body (possibly empty) */
     int32_t body_too_large;    /* 1 when the body was longer than the limit the core gave */
+    const idt_store *store;    /* the shared store, NULL when none is available */
 } idt_request;
 
 typedef enum {

@@ -14,10 +14,12 @@ public func idt_abi_version() -> Int32 { Int32(IDT_ABI_VERSION) }
 public func idt_free(_ p: UnsafeMutablePointer<CChar>?) { free(p) }
 
 @_cdecl("idt_setting_check")
-public func idt_setting_check(_ setting: Int32, _ value: UnsafePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
-    guard let which = Setting(rawValue: setting) else { return CExport.string("unknown setting \(setting)") }
+public func idt_setting_check(_ name: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
+    guard let name, let directive = Directive(rawValue: String(cString: name)) else {
+        return CExport.string("this library does not know the directive: install the module and the library from the same build")
+    }
     guard let value else { return CExport.string("a value is required") }
-    return which.check(String(cString: value)).flatMap(CExport.string)
+    return directive.check(String(cString: value)).flatMap(CExport.string)
 }
 
 @_cdecl("idt_sites_reset")
@@ -35,19 +37,23 @@ public func idt_site_register(_ config: UnsafePointer<idt_site_config>?,
         error?.pointee = CExport.string("no configuration given")
         return -1
     }
+    var settings = [(String, String)]()
+    if let list = c.settings {
+        for i in 0..<c.settings_count {
+            guard let name = list[i].name, let value = list[i].value else { continue }
+            settings.append((String(cString: name), String(cString: value)))
+        }
+    }
     let input = SiteConfig.Input(
         siteName: CExport.optionalString(c.site_name) ?? "?",
         defaultScheme: CExport.optionalString(c.default_scheme) ?? "http",
         defaultHost: CExport.optionalString(c.default_host) ?? "localhost",
-        discoveryURL: CExport.optionalString(c.discovery_url),
-        clientID: CExport.optionalString(c.client_id),
-        redirectURI: CExport.optionalString(c.redirect_uri),
-        sessionKeyFile: CExport.optionalString(c.session_key_file),
-        scope: CExport.optionalString(c.scope))
+        settings: settings)
     do {
         let (site, warnings) = try SiteConfig.make(input)
         if !warnings.isEmpty { warning?.pointee = CExport.string(warnings.joined(separator: "; ")) }
-        let provider = ProviderCache(discoveryURL: site.discoveryURL, fetcher: CurlFetcher())
+        let fetcher = CurlFetcher(connectTimeoutMs: site.httpConnectTimeoutMs, totalTimeoutMs: site.httpTotalTimeoutMs)
+        let provider = ProviderCache(source: site.provider, fetcher: fetcher, policy: site.cachePolicy)
         SiteRegistry.sites.append(Site(config: site, provider: provider))
         return Int32(SiteRegistry.sites.count - 1)
     } catch let problem {
@@ -89,7 +95,8 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         secFetchDest: CExport.optionalString(r.sec_fetch_dest),
         xRequestedWith: CExport.optionalString(r.x_requested_with),
         body: body,
-        bodyTooLarge: r.body_too_large != 0)
+        bodyTooLarge: r.body_too_large != 0,
+        store: r.store.map(CStore.init))
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
     export(decision, into: out)

@@ -24,6 +24,9 @@ import Testing
         #expect(Base64URL.decode("AQAB=") == nil)
         #expect(Base64URL.decode("AQ+B") == nil)
         #expect(Base64URL.decode("A") == nil)
+        // Non-canonical: "_-9" decodes to the same bytes as "_-8" unless its unused bits are refused.
+        #expect(Base64URL.decode("_-9") == nil)
+        #expect(Base64URL.decode("AR") == nil)
         #expect(Base64URL.encode([0xFF, 0xEF]) == "_-8")
     }
 

@@ -3,12 +3,12 @@ import Testing
 
 @Suite struct IDTokenValidatorTests {
     static let now: Int64 = 1_800_000_000
-    static let expect = TokenExpectations(issuer: FakeProvider.issuer, clientID: "client-1", nonce: "n-0S6_WzA2Mj",
+    static let expect = TokenExpectations(issuer: IssuerRule(issuer: FakeProvider.issuer), clientID: "client-1", nonce: "n-0S6_WzA2Mj",
                                           loginStartedAt: now - 10, allowedAlgorithms: SignatureAlgorithm.asymmetric,
                                           clockSkew: 60)
     let keys = TestKeys.standardSet
 
-    @Test(arguments: SignatureAlgorithm.allCases)
+    @Test(arguments: SignatureAlgorithm.allCases.filter { !$0.isHMAC })
     func validTokenPassesForEachAlgorithm(_ alg: SignatureAlgorithm) throws {
         let token = TokenFactory.standard(now: Self.now, alg: alg, kid: TokenFactory.kid(for: alg)).signed()
         let ok = try IDTokenValidator.validate(token, keys: keys, expect: Self.expect, now: Self.now)
@@ -42,6 +42,10 @@ import Testing
             $0.claims["iss"] = .string("https://evil.example")
         },
         .init(name: "issuer missing", expected: .issuerMismatch(expected: FakeProvider.issuer, got: nil)) { $0.claims["iss"] = nil },
+        .init(name: "issuer with a trailing slash added", expected: .issuerMismatch(expected: FakeProvider.issuer, got: FakeProvider.issuer + "/")) {
+            $0.claims["iss"] = .string(FakeProvider.issuer + "/")
+        },
+        .init(name: "aud not a string or array of strings", expected: .audienceMismatch(got: [])) { $0.claims["aud"] = .number(1) },
         .init(name: "wrong audience", expected: .audienceMismatch(got: ["other-client"])) { $0.claims["aud"] = .string("other-client") },
         .init(name: "audience missing", expected: .audienceMismatch(got: [])) { $0.claims["aud"] = nil },
         .init(name: "untrusted extra audience", expected: .untrustedAudience("other")) {
@@ -64,7 +68,13 @@ import Testing
         .init(name: "sub a number", expected: .invalidSubject) { $0.claims["sub"] = .number(42) },
         .init(name: "alg none", expected: .unsupportedAlgorithm("none"), make: { $0.header["alg"] = .string("none") },
               token: { f in let (h, p) = f.encodedParts(); return h + "." + p + "." }),
-        .init(name: "alg HS256", expected: .unsupportedAlgorithm("HS256")) { $0.header["alg"] = .string("HS256") },
+        .init(name: "alg HS256 without a client secret", expected: .algorithmNotAllowed("HS256")) { $0.header["alg"] = .string("HS256") },
+        .init(name: "alg RS1 (unknown)", expected: .unsupportedAlgorithm("RS1")) { $0.header["alg"] = .string("RS1") },
+        .init(name: "key embedded in the header (jwk) is never used", expected: .unknownKeyID("attacker")) {
+            $0.header["kid"] = .string("attacker")
+            $0.header["jwk"] = .object(["kty": .string("EC"), "crv": .string("P-256"), "x": .string("AA"), "y": .string("AA")])
+            $0.header["jku"] = .string("https://evil.example/jwks")
+        },
         .init(name: "alg missing", expected: .malformed("header has no alg")) { $0.header["alg"] = nil },
         .init(name: "typ of a logout token", expected: .unsupportedType("logout+jwt")) { $0.header["typ"] = .string("logout+jwt") },
         .init(name: "crit header", expected: .criticalHeader) { $0.header["crit"] = .array([.string("exp")]) },
@@ -120,7 +130,7 @@ import Testing
 
     @Test func algorithmOutsideTheAllowListIsRefused() {
         let token = TokenFactory.standard(now: Self.now, alg: .es256, kid: "ec-256").signed()
-        let expect = TokenExpectations(issuer: FakeProvider.issuer, clientID: "client-1", nonce: "n-0S6_WzA2Mj",
+        let expect = TokenExpectations(issuer: IssuerRule(issuer: FakeProvider.issuer), clientID: "client-1", nonce: "n-0S6_WzA2Mj",
                                        loginStartedAt: Self.now, allowedAlgorithms: [.rs256], clockSkew: 60)
         #expect(throws: TokenError.algorithmNotAllowed("ES256")) { try IDTokenValidator.validate(token, keys: keys, expect: expect, now: Self.now) }
     }

@@ -43,7 +43,7 @@ import Testing
         #expect(q["state"] != q["nonce"])
         let cookie = try #require(r.setCookies.first)
         #expect(cookie.hasPrefix("idtoken_state_"))
-        for attribute in ["Path=/", "Max-Age=300", "Secure", "HttpOnly", "SameSite=None"] { #expect(cookie.contains(attribute)) }
+        for attribute in ["Path=/", "Max-Age=360", "Secure", "HttpOnly", "SameSite=None"] { #expect(cookie.contains(attribute)) }
         jar.apply(r.setCookies)
         let again = try #require(RequestDecider.decide(get("/app/page", jar), site: .test(), now: now, rng: &rng).redirect)
         #expect(queryItems(again.location)["state"] != q["state"])
@@ -184,5 +184,55 @@ import Testing
         var jar = CookieJar()
         jar.cookies["idtoken_session"] = "AQ" + String(repeating: "x", count: 100)
         #expect(RequestDecider.decide(get("/app/", jar), site: .test(), now: now, rng: &rng).redirect?.status == 302)
+    }
+
+    @Test mutating func replayedResponseIsRefusedEvenWithItsStateCookie() throws {
+        let site = Site.test()
+        var jar = CookieJar()
+        let q = try startLogin(site, &jar)
+        let token = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "").signed()
+        let captured = post(state: q["state"] ?? "", token: token, jar)
+        #expect(RequestDecider.decide(captured, site: site, now: now + 1, rng: &rng).redirect?.status == 303)
+        let replay = try #require(RequestDecider.decide(captured, site: site, now: now + 2, rng: &rng).response)
+        #expect(replay.status == 400)
+        #expect(replay.log?.message.contains("replayed") == true)
+        #expect(!replay.setCookies.contains { $0.hasPrefix("idtoken_session") })
+    }
+
+    @Test mutating func failingSharedStoreFailsClosed() throws {
+        struct BrokenStore: SharedStore {
+            func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus { .error }
+        }
+        let site = Site.test()
+        var jar = CookieJar()
+        let q = try startLogin(site, &jar)
+        var req = post(state: q["state"] ?? "", token: TokenFactory.standard(now: now, nonce: q["nonce"] ?? "").signed(), jar)
+        req.store = BrokenStore()
+        let r = try #require(RequestDecider.decide(req, site: site, now: now, rng: &rng).response)
+        #expect(r.status == 503)
+        #expect(!r.setCookies.contains { $0.hasPrefix("idtoken_session") })
+    }
+
+    @Test mutating func staticMetadataNeedsNoDiscovery() throws {
+        let fake = FakeProvider()
+        var site = Site.test(provider: fake)
+        var config = site.config
+        config.provider = ProviderSource(issuer: FakeProvider.issuer, authorizationEndpoint: "https://op.example.org/auth?tenant=x",
+                                         jwksURI: FakeProvider.issuer + "/jwks")
+        config.maxAge = 900
+        site = Site(config: config, provider: ProviderCache(source: config.provider, fetcher: fake))
+        var jar = CookieJar()
+        let d = RequestDecider.decide(get("/app/", jar), site: site, now: now, rng: &rng)
+        let r = try #require(d.redirect)
+        #expect(r.location.hasPrefix("https://op.example.org/auth?tenant=x&response_type=id_token"))
+        #expect(queryItems(r.location)["max_age"] == "900")
+        #expect(fake.count(FakeProvider.discoveryURL) == 0)
+        jar.apply(r.setCookies)
+        let q = queryItems(r.location)
+        var f = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "")
+        f.claims["auth_time"] = JSONValue(now - 60)
+        let cb = RequestDecider.decide(post(state: q["state"] ?? "", token: f.signed(), jar), site: site, now: now, rng: &rng)
+        #expect(cb.redirect?.status == 303)
+        #expect(fake.count(FakeProvider.discoveryURL) == 0)
     }
 }

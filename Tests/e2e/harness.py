@@ -158,7 +158,7 @@ def builtin_modules():
     return _BUILTIN
 
 
-STOCK_MODULES = ["mpm_event", "authz_core", "authz_user", "authn_core", "unixd", "alias", "mime", "cgid",
+STOCK_MODULES = ["mpm_event", "authz_core", "authz_user", "authn_core", "unixd", "alias", "mime", "cgid", "socache_shmcb",
                  "env", "log_config", "dir"]
 
 ENV_CGI = """#!/usr/bin/env python3

@@ -2,70 +2,108 @@
 /// configuration time so request handling never meets an invalid value.
 public struct SiteConfig: Sendable {
     public var siteName: String
-    public var discoveryURL: String
+    public var provider: ProviderSource
     public var clientID: String
     public var redirectURI: RedirectURI
     public var scope: String
     public var keys: SessionKeys
 
+    /// Audiences besides the client ID that a token's `aud` may name.
+    public var trustedAudiences: Set<String> = []
+    public var allowedAlgorithms = SignatureAlgorithm.asymmetric
+    /// Keys HS256/384/512, and nothing else.
+    public var clientSecret: [UInt8]?
+    /// Sent as max_age; the token's auth_time must then be at most this old.
+    public var maxAge: Int64?
+    public var clockSkew: Int64 = 60
     /// How long a login may take at the provider before its state cookie is refused.
     public var stateLifetime: Int64 = 300
     /// At most this many login attempts are pending per browser; older state cookies are dropped.
     public var maximumStateCookies = 5
     /// Absolute session lifetime.
     public var sessionLifetime: Int64 = 8 * 3600
-    public var clockSkew: Int64 = 60
-    public var allowedAlgorithms = SignatureAlgorithm.asymmetric
+    public var cachePolicy = ProviderCache.Policy()
+    public var httpTotalTimeoutMs = 10_000
+    public var httpConnectTimeoutMs = 3_000
     public var claimDelimiter = ","
     /// The largest callback body read; a real form_post carries a token of a few KB.
     public var callbackBodyLimit = 64 * 1024
 
-    /// Sealed cookies are bound to the provider and client they were made for, so two sites sharing a
-    /// key file but trusting different providers never accept each other's users.
-    var cookieContext: String { clientID + "\u{0}" + discoveryURL }
-
     public static let defaultScope = "openid email profile"
 
-    /// The settings as the C module hands them over. Nil fields are directives that were not set.
+    /// Sealed cookies and store entries are bound to the provider and client they were made for, so two
+    /// sites sharing a key file but trusting different providers never accept each other's users.
+    var cookieContext: String { clientID + "\u{0}" + provider.identity }
+
+    /// The settings as the C module hands them over: directive name and value, lists space-joined.
     public struct Input {
         public var siteName: String
         public var defaultScheme: String
         public var defaultHost: String
-        public var discoveryURL: String?
-        public var clientID: String?
-        public var redirectURI: String?
-        public var sessionKeyFile: String?
-        public var scope: String?
+        public var settings: [(String, String)]
 
-        public init(siteName: String, defaultScheme: String, defaultHost: String, discoveryURL: String?,
-                    clientID: String?, redirectURI: String?, sessionKeyFile: String?, scope: String?) {
+        public init(siteName: String, defaultScheme: String, defaultHost: String, settings: [(String, String)]) {
             self.siteName = siteName
             self.defaultScheme = defaultScheme
             self.defaultHost = defaultHost
-            self.discoveryURL = discoveryURL
-            self.clientID = clientID
-            self.redirectURI = redirectURI
-            self.sessionKeyFile = sessionKeyFile
-            self.scope = scope
+            self.settings = settings
         }
     }
 
     /// Builds a site from its settings. Returns warnings worth logging at start-up.
     public static func make(_ input: Input) throws(ConfigError) -> (SiteConfig, warnings: [String]) {
-        var warnings = [String]()
-        guard let discovery = input.discoveryURL else { throw .missing("IDTokenDiscoveryURL") }
-        guard let clientID = input.clientID else { throw .missing("IDTokenClientID") }
-        guard let redirect = input.redirectURI else { throw .missing("IDTokenRedirectURI") }
-        guard let keyFile = input.sessionKeyFile else {
-            throw .invalid("IDTokenSessionKeyFile is required: a file holding a random key that seals the session cookies; \(SessionKeys.howToCreate)")
+        var values = [Directive: String]()
+        for (name, value) in input.settings {
+            guard let d = Directive(rawValue: name) else { throw .invalid("unknown directive \(name)") }
+            if let problem = d.check(value) { throw .invalid("\(name): \(problem)") }
+            values[d] = value
         }
-        for (setting, value) in [(Setting.discoveryURL, discovery), (.clientID, clientID), (.redirectURI, redirect)] {
-            if let problem = setting.check(value) { throw .invalid("\(setting.directive): \(problem)") }
+        var warnings = [String]()
+
+        let source = ProviderSource(discoveryURL: values[.discoveryURL], issuer: values[.issuer],
+                                    authorizationEndpoint: values[.authorizationEndpoint], jwksURI: values[.jwksURI],
+                                    endSessionEndpoint: values[.endSessionEndpoint])
+        if source.discoveryURL == nil, source.staticMetadata == nil {
+            throw .invalid("IDTokenDiscoveryURL is required (or, for a provider without discovery, all of IDTokenIssuer, IDTokenAuthorizationEndpoint and IDTokenJWKSURI)")
+        }
+        guard let clientID = values[.clientID] else { throw .missing("IDTokenClientID") }
+        guard let redirect = values[.redirectURI] else { throw .missing("IDTokenRedirectURI") }
+        guard let keyFile = values[.sessionKeyFile] else {
+            throw .invalid("IDTokenSessionKeyFile is required: a file holding a random key that seals the session cookies; \(SessionKeys.howToCreate)")
         }
         let redirectURI: RedirectURI
         do { redirectURI = try RedirectURI(redirect) } catch { throw .invalid("IDTokenRedirectURI: \(error.message)") }
         let (keys, keyWarning) = try SessionKeys.load(path: keyFile)
         if let keyWarning { warnings.append(keyWarning) }
+
+        var config = SiteConfig(siteName: input.siteName, provider: source, clientID: clientID, redirectURI: redirectURI,
+                                scope: normalizedScope(values[.scope]), keys: keys)
+        if let list = values[.signatureAlgorithms] {
+            config.allowedAlgorithms = Set(list.split(separator: " ").compactMap { SignatureAlgorithm(rawValue: String($0)) })
+        }
+        if let secret = values[.clientSecret] { config.clientSecret = Array(secret.utf8) }
+        if let hmac = config.allowedAlgorithms.first(where: \.isHMAC) {
+            guard let secret = config.clientSecret else {
+                throw .invalid("IDTokenSignatureAlgorithms lists \(hmac.rawValue), which is keyed with the client secret: set IDTokenClientSecret or remove it")
+            }
+            guard secret.count >= 32 else {
+                throw .invalid("IDTokenClientSecret is \(secret.count) bytes: HMAC-signed tokens need a secret of at least 32 bytes (RFC 7518 §3.2)")
+            }
+        }
+        if let list = values[.trustedAudiences] { config.trustedAudiences = Set(list.split(separator: " ").map(String.init)) }
+        func seconds(_ d: Directive) -> Int64? { values[d].flatMap { Int64($0) } }
+        config.maxAge = seconds(.maxAge)
+        if let v = seconds(.clockSkew) { config.clockSkew = v }
+        if let v = seconds(.stateLifetime) { config.stateLifetime = v }
+        if let v = seconds(.maxStateCookies) { config.maximumStateCookies = Int(v) }
+        if let v = seconds(.sessionLifetime) { config.sessionLifetime = v }
+        if let v = seconds(.metadataLifetime) { config.cachePolicy.metadataLifetime = v }
+        if let v = seconds(.keysLifetime) { config.cachePolicy.keysLifetime = v }
+        if let v = seconds(.keyRefetchInterval) { config.cachePolicy.unknownKeyRefetchInterval = v }
+        if let timeouts = values[.httpTimeout]?.split(separator: " ").compactMap({ Int($0) }) {
+            config.httpTotalTimeoutMs = (timeouts.first ?? 10) * 1000
+            config.httpConnectTimeoutMs = min(timeouts.dropFirst().first ?? 3, timeouts.first ?? 3) * 1000
+        }
 
         // The state cookie must cross the provider's cross-site POST, so it is SameSite=None, which
         // browsers accept only with Secure: over plain http that works on loopback hosts alone.
@@ -73,11 +111,11 @@ public struct SiteConfig: Sendable {
         if let callback, callback.scheme == "http", !callback.isLoopback {
             warnings.append("the redirect URI \(callback.origin + callback.pathAndQuery) is plain http on a non-loopback host: browsers drop the Secure, SameSite=None state cookie there, so logins through form_post cannot complete. Serve the site over https.")
         }
-        if discovery.hasPrefix("http://"), let u = URLParts(discovery), !u.isLoopback {
-            warnings.append("IDTokenDiscoveryURL is plain http: the provider's keys could be replaced in transit. Use https.")
+        for url in [source.discoveryURL, source.jwksURI].compactMap({ $0 }) where url.hasPrefix("http://") {
+            if let u = URLParts(url), !u.isLoopback {
+                warnings.append("\(url) is plain http: the provider's keys could be replaced in transit. Use https.")
+            }
         }
-        let config = SiteConfig(siteName: input.siteName, discoveryURL: discovery, clientID: clientID,
-                                redirectURI: redirectURI, scope: Self.normalizedScope(input.scope), keys: keys)
         return (config, warnings)
     }
 
@@ -86,4 +124,8 @@ public struct SiteConfig: Sendable {
         let words = (scope ?? defaultScope).split(separator: " ").map(String.init)
         return (words.contains("openid") ? words : ["openid"] + words).joined(separator: " ")
     }
+}
+
+extension Directive {
+    var isList: Bool { self == .scope || self == .signatureAlgorithms || self == .trustedAudiences }
 }

@@ -7,9 +7,10 @@ struct AuthorizationRequest {
     let scope: String
     let state: String
     let nonce: String
+    var maxAge: Int64? = nil
 
     var parameters: [(String, String)] {
-        [
+        var p = [
             ("response_type", "id_token"),
             ("response_mode", "form_post"),
             ("client_id", clientID),
@@ -18,6 +19,8 @@ struct AuthorizationRequest {
             ("state", state),
             ("nonce", nonce),
         ]
+        if let maxAge { p.append(("max_age", String(maxAge))) }
+        return p
     }
 
     /// The endpoint may already carry a query (some providers put a tenant or policy there).

@@ -35,6 +35,7 @@ enum CallbackHandler {
         do throws(LoginError) {
             guard let token = form["id_token"], !token.isEmpty else { throw .missingParameter("id_token") }
             let validated = try validate(token, login: login, site: site, now: now)
+            try markUsed(login, request: request, site: site, now: now)
             let session = Session(subject: validated.subject, issuer: validated.issuer, createdAt: now,
                                   expiresAt: now + config.sessionLifetime,
                                   claims: ClaimsForApp.flatten(validated.claims, delimiter: config.claimDelimiter))
@@ -76,9 +77,10 @@ enum CallbackHandler {
             let (jws, _) = try IDTokenValidator.parse(token, allowed: config.allowedAlgorithms)
             let metadata = try site.provider.metadata(now: now)
             let keys = try site.provider.keys(now: now, kid: jws.header.kid)
-            let expect = TokenExpectations(issuer: metadata.issuer, clientID: config.clientID, nonce: login.nonce,
+            let expect = TokenExpectations(issuer: IssuerRule(issuer: metadata.issuer), clientID: config.clientID,
+                                           trustedAudiences: config.trustedAudiences, nonce: login.nonce,
                                            loginStartedAt: login.createdAt, allowedAlgorithms: config.allowedAlgorithms,
-                                           clockSkew: config.clockSkew)
+                                           clientSecret: config.clientSecret, maxAge: config.maxAge, clockSkew: config.clockSkew)
             return try IDTokenValidator.validate(token, keys: keys, expect: expect, now: now)
         } catch let e as TokenError {
             throw .invalidToken(e)
@@ -86,6 +88,21 @@ enum CallbackHandler {
             throw .provider(e)
         } catch {
             throw .malformedForm
+        }
+    }
+
+    /// A login response is good once: its nonce is marked in the shared store, so the same POST
+    /// replayed (even with the state cookie captured beside it) is refused, in any process.
+    /// The mark lives as long as the state could still be accepted; after that the state's expiry
+    /// refuses the response anyway.
+    private static func markUsed(_ login: LoginState, request: AuthRequest, site: Site, now: Int64) throws(LoginError) {
+        let store: any SharedStore = request.store ?? site.localStore
+        let key = Array("idtoken:used:".utf8) + Array(site.config.cookieContext.utf8) + [0] + Array(login.nonce.utf8)
+        let expiresAt = login.createdAt + site.config.stateLifetime + site.config.clockSkew
+        switch store.add(key, [1], expiresAt: max(expiresAt, now + 1), now: now) {
+        case .ok: return
+        case .exists: throw .replayed
+        case .error, .notFound: throw .storeFailed
         }
     }
 

@@ -13,6 +13,8 @@ enum LoginError: Error, Equatable {
     case stateCookieUnreadable
     case stateExpired(age: Int64)
     case stateMismatch
+    case replayed
+    case storeFailed
     case invalidToken(TokenError)
     case provider(ProviderError)
 
@@ -22,6 +24,7 @@ enum LoginError: Error, Equatable {
         case .bodyTooLarge: return 413
         case .providerError, .invalidToken: return 401
         case .provider(let e): return e.status
+        case .storeFailed: return 503
         default: return 400
         }
     }
@@ -36,8 +39,10 @@ enum LoginError: Error, Equatable {
             // The provider's own code, if it is a plain token (it is echoed into a page and a variable).
             let safe = code.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0 == "_" } && code.count <= 64
             return safe ? code : "provider_error"
-        case .stateCookieMissing, .stateCookieUnreadable, .stateExpired, .stateMismatch:
+        case .stateCookieMissing, .stateCookieUnreadable, .stateExpired, .stateMismatch, .replayed:
             return "invalid_state"
+        case .storeFailed:
+            return "temporarily_unavailable"
         case .invalidToken:
             return "invalid_token"
         case .provider:
@@ -52,8 +57,10 @@ enum LoginError: Error, Equatable {
             return "This login attempt expired or was started in another browser. Please try again."
         case .providerError:
             return "The identity provider did not log you in."
-        case .invalidToken, .stateMismatch:
+        case .invalidToken, .stateMismatch, .replayed:
             return "The login response could not be verified."
+        case .storeFailed:
+            return "The login cannot be completed right now. Please try again in a moment."
         case .provider:
             return "The identity provider cannot be reached right now. Please try again in a moment."
         default:
@@ -77,6 +84,8 @@ enum LoginError: Error, Equatable {
         case .stateCookieUnreadable: return "state cookie cannot be opened (tampered, or sealed with an unknown key)"
         case .stateExpired(let age): return "state expired: the login took \(age) s"
         case .stateMismatch: return "state mismatch between the response and the state cookie"
+        case .replayed: return "login response replayed: its nonce was already used for a login"
+        case .storeFailed: return "the shared store (IDTokenCache) failed while marking the login response as used; refused (fail closed)"
         case .invalidToken(let e): return "ID token refused: " + e.logDescription
         case .provider(let e): return e.logDescription
         }

@@ -24,9 +24,11 @@ enum LoginStart {
         }
         let auth = AuthorizationRequest(endpoint: metadata.authorizationEndpoint, clientID: config.clientID,
                                         redirectURI: config.redirectURI.url(scheme: request.scheme, host: request.host),
-                                        scope: config.scope, state: login.state, nonce: login.nonce)
+                                        scope: config.scope, state: login.state, nonce: login.nonce, maxAge: config.maxAge)
         var cookies = staleStateCookies(request, config: config, now: now).map { stateCookie($0, value: "", maxAge: 0) }
-        cookies.append(stateCookie(login.cookieName, value: sealed, maxAge: config.stateLifetime))
+        // The browser keeps the cookie a minute past the state's lifetime, so a login that took too long
+        // is reported as expired (with its own message) rather than as a missing cookie.
+        cookies.append(stateCookie(login.cookieName, value: sealed, maxAge: config.stateLifetime + 60))
         return .redirect(.init(status: 302, location: auth.url, setCookies: cookies.map(\.headerValue),
                                log: .init(level: .debug, message: "no session: login started for \(Masking.printable(returnTo))")))
     }

@@ -17,7 +17,7 @@ public final class ProviderCache: Sendable {
         public init() {}
     }
 
-    public let discoveryURL: String
+    public let source: ProviderSource
     let fetcher: any HTTPFetcher
     let policy: Policy
 
@@ -29,19 +29,28 @@ public final class ProviderCache: Sendable {
     private struct State {
         var metadata: Cached<ProviderMetadata>?
         var keys: Cached<JWKSet>?
-        var lastUnknownKeyRefetch: Int64?
         var lastFailure: (at: Int64, error: ProviderError)?
+        var lastUnknownKeyRefetch: Int64?
     }
 
     private let state = Mutex(State())
 
-    public init(discoveryURL: String, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
-        self.discoveryURL = discoveryURL
+    public convenience init(discoveryURL: String, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
+        self.init(source: ProviderSource(discoveryURL: discoveryURL), fetcher: fetcher, policy: policy)
+    }
+
+    public init(source: ProviderSource, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
+        self.source = source
         self.fetcher = fetcher
         self.policy = policy
     }
 
     func metadata(now: Int64) throws(ProviderError) -> ProviderMetadata {
+        guard let discoveryURL = source.discoveryURL else {
+            // SiteConfig refuses a source that is neither discovered nor complete.
+            guard let fixed = source.staticMetadata else { throw .invalidDocument("no discovery URL and no complete static metadata") }
+            return fixed
+        }
         let cached = state.withLock { $0.metadata }
         if let cached, now - cached.fetchedAt < policy.metadataLifetime { return cached.value }
         if let failure = recentFailure(now: now) {
@@ -51,7 +60,8 @@ public final class ProviderCache: Sendable {
         }
         do {
             let body = try fetcher.fetchDocument(discoveryURL)
-            let metadata = try ProviderMetadata(discoveryDocument: body, discoveryURL: discoveryURL)
+            let metadata = source.overriding(try ProviderMetadata(discoveryDocument: body, discoveryURL: discoveryURL,
+                                                                  expectedIssuer: source.issuer))
             state.withLock { $0.metadata = Cached(value: metadata, fetchedAt: now); $0.lastFailure = nil }
             return metadata
         } catch {
@@ -67,6 +77,9 @@ public final class ProviderCache: Sendable {
         let cached = state.withLock { $0.keys }
         if let cached, now - cached.fetchedAt < policy.keysLifetime {
             guard let kid, !cached.value.contains(kid: kid) else { return cached.value }
+            // A flood of made-up kids costs at most one fetch per interval (failing closed in between),
+            // and each such fetch also picks up any real rotation: a rotated key waits at most one
+            // interval even while someone keeps sending bogus kids.
             let allowed = state.withLock { s -> Bool in
                 if let last = s.lastUnknownKeyRefetch, now - last < policy.unknownKeyRefetchInterval { return false }
                 s.lastUnknownKeyRefetch = now

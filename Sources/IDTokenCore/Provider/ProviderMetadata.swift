@@ -24,7 +24,8 @@ struct ProviderMetadata: Sendable, Equatable {
     /// Parses a discovery document fetched from `discoveryURL`. Discovery §4.3: the issuer in the
     /// document must be the one the discovery URL was derived from, or an attacker controlling the
     /// document could name any issuer.
-    init(discoveryDocument json: [UInt8], discoveryURL: String) throws(ProviderError) {
+    /// `expectedIssuer`, when the admin configured one, replaces the issuer derived from the URL.
+    init(discoveryDocument json: [UInt8], discoveryURL: String, expectedIssuer: String? = nil) throws(ProviderError) {
         let doc: Document
         do {
             doc = try JSONDecoder().decode(Document.self, from: Data(json))
@@ -37,13 +38,24 @@ struct ProviderMetadata: Sendable, Equatable {
         guard URLParts(auth)?.isHTTP == true, URLParts(jwks)?.isHTTP == true else {
             throw .invalidDocument("authorization_endpoint and jwks_uri must be http(s) URLs")
         }
-        let expected = ProviderMetadata.issuer(fromDiscoveryURL: discoveryURL)
-        // Discovery §4.1 drops an issuer's trailing slash before appending the suffix (Auth0's issuers
-        // end in "/"), so the derived value may lack the slash the document has.
-        if let expected, expected != issuer, expected + "/" != issuer {
+        if let expected = expectedIssuer ?? ProviderMetadata.issuer(fromDiscoveryURL: discoveryURL),
+           !Self.issuer(issuer, matchesExpected: expected) {
             throw .issuerMismatch(configured: expected, discovered: issuer)
         }
         self.init(issuer: issuer, authorizationEndpoint: auth, jwksURI: jwks, endSessionEndpoint: doc.end_session_endpoint)
+    }
+
+    /// Discovery §4.3: the document's issuer is the one its URL was derived from. Two allowances:
+    /// - Discovery §4.1 drops an issuer's trailing slash before appending the suffix (Auth0's issuers end
+    ///   in "/"), so the derived value may lack the slash the document has;
+    /// - Entra's multi-tenant endpoints (common, organizations, consumers) publish the template
+    ///   `.../{tenantid}/v2.0`, which the token's `tid` fills in (see IssuerRule).
+    static func issuer(_ issuer: String, matchesExpected expected: String) -> Bool {
+        if issuer == expected || issuer == expected + "/" { return true }
+        guard issuer.contains(IssuerRule.tenantPlaceholder) else { return false }
+        return ["common", "organizations", "consumers"].contains {
+            issuer.replacing(IssuerRule.tenantPlaceholder, with: $0) == expected
+        }
     }
 
     static let wellKnownSuffix = "/.well-known/openid-configuration"

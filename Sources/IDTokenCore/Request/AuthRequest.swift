@@ -1,5 +1,5 @@
 /// The facts of one HTTP request that the decision depends on, as the C module gathered them.
-public struct AuthRequest: Sendable {
+public struct AuthRequest {
     public var method: String
     public var scheme: String
     public var host: String
@@ -14,11 +14,13 @@ public struct AuthRequest: Sendable {
     /// Nil until the core asked for the body.
     public var body: [UInt8]?
     public var bodyTooLarge = false
+    /// The server's shared store, when Apache has one.
+    public var store: (any SharedStore)?
 
     public init(method: String, scheme: String, host: String, target: String, cookie: String? = nil,
                 contentType: String? = nil, accept: String? = nil, secFetchMode: String? = nil,
                 secFetchDest: String? = nil, xRequestedWith: String? = nil, body: [UInt8]? = nil,
-                bodyTooLarge: Bool = false) {
+                bodyTooLarge: Bool = false, store: (any SharedStore)? = nil) {
         self.method = method
         self.scheme = scheme
         self.host = host
@@ -31,6 +33,7 @@ public struct AuthRequest: Sendable {
         self.xRequestedWith = xRequestedWith
         self.body = body
         self.bodyTooLarge = bodyTooLarge
+        self.store = store
     }
 
     var path: Substring { target.prefix { $0 != "?" } }

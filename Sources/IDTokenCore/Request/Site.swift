@@ -2,9 +2,12 @@
 public struct Site: Sendable {
     public let config: SiteConfig
     public let provider: ProviderCache
+    /// Used when the request brings no shared store.
+    public let localStore: MemoryStore
 
-    public init(config: SiteConfig, provider: ProviderCache) {
+    public init(config: SiteConfig, provider: ProviderCache, localStore: MemoryStore = MemoryStore()) {
         self.config = config
         self.provider = provider
+        self.localStore = localStore
     }
 }

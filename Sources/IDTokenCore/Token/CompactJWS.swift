@@ -33,6 +33,11 @@ struct CompactJWS {
         guard let signature = Base64URL.decode(String(decoding: parts[2], as: UTF8.self)[...]) else {
             throw .malformed("signature is not base64url")
         }
+        switch JSONShape.check(headerBytes) {
+        case .ok: break
+        case .duplicate: throw .duplicateMember("header")
+        case .tooDeep, .malformed: throw .malformed("header is not a JSON object")
+        }
         let header: Header
         do {
             header = try JSONDecoder().decode(Header.self, from: Data(headerBytes))

@@ -5,6 +5,12 @@ struct IDTokenClaims {
     let all: [String: JSONValue]
 
     init(payload: [UInt8]) throws(TokenError) {
+        switch JSONShape.check(payload) {
+        case .ok: break
+        case .duplicate: throw .duplicateMember("payload")
+        case .tooDeep: throw .malformed("payload nested too deeply")
+        case .malformed: throw .malformed("payload is not a JSON object")
+        }
         do {
             all = try JSONDecoder().decode([String: JSONValue].self, from: Data(payload))
         } catch {

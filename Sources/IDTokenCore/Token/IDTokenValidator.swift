@@ -1,11 +1,17 @@
 /// What a valid ID token must say, for one login (OpenID Connect Core §3.2.2.11 and §3.1.3.7).
 struct TokenExpectations {
-    let issuer: String
+    let issuer: IssuerRule
     let clientID: String
+    /// Audiences besides the client ID that may appear in `aud` (Core §3.1.3.7 step 3).
+    var trustedAudiences: Set<String> = []
     let nonce: String
     /// When this login's authorization request was made: a token cannot have been issued for it before.
     let loginStartedAt: Int64
     let allowedAlgorithms: Set<SignatureAlgorithm>
+    /// The client secret, the only key HS256/384/512 are ever checked with. Nil: no HMAC at all.
+    var clientSecret: [UInt8]? = nil
+    /// When max_age was requested: `auth_time` must be present and recent enough (Core §3.1.3.7 step 13).
+    var maxAge: Int64? = nil
     let clockSkew: Int64
 }
 
@@ -43,14 +49,19 @@ enum IDTokenValidator {
 
     static func validate(_ token: String, keys: JWKSet, expect: TokenExpectations, now: Int64) throws(TokenError) -> ValidatedIDToken {
         let (jws, alg) = try parse(token, allowed: expect.allowedAlgorithms)
-        try verifySignature(jws, alg: alg, keys: keys)
+        try verifySignature(jws, alg: alg, keys: keys, secret: expect.clientSecret)
         let claims = try IDTokenClaims(payload: jws.payload)
         let checked = try checkClaims(claims, expect: expect, now: now)
-        return ValidatedIDToken(subject: checked.subject, issuer: expect.issuer, expiresAt: checked.exp,
+        return ValidatedIDToken(subject: checked.subject, issuer: claims.issuer ?? "", expiresAt: checked.exp,
                                 claims: claims.all, keyID: jws.header.kid, algorithm: alg)
     }
 
-    static func verifySignature(_ jws: CompactJWS, alg: SignatureAlgorithm, keys: JWKSet) throws(TokenError) {
+    static func verifySignature(_ jws: CompactJWS, alg: SignatureAlgorithm, keys: JWKSet, secret: [UInt8]?) throws(TokenError) {
+        if alg.isHMAC {
+            guard let secret else { throw .algorithmNotAllowed(alg.rawValue) }
+            guard ClientSecretMAC.verify(jws.signature, over: jws.signingInput, secret: secret, alg: alg) else { throw .badSignature }
+            return
+        }
         let candidates = keys.candidates(kid: jws.header.kid, algorithm: alg)
         guard !candidates.isEmpty else {
             if let kid = jws.header.kid, !keys.contains(kid: kid) { throw .unknownKeyID(kid) }
@@ -63,11 +74,13 @@ enum IDTokenValidator {
     }
 
     static func checkClaims(_ c: IDTokenClaims, expect: TokenExpectations, now: Int64) throws(TokenError) -> (subject: String, exp: Int64) {
-        guard c.issuer == expect.issuer else { throw .issuerMismatch(expected: expect.issuer, got: c.issuer) }
+        guard expect.issuer.accepts(c.issuer, claims: c.all) else { throw .issuerMismatch(expected: expect.issuer.issuer, got: c.issuer) }
         guard let aud = c.audiences, aud.contains(expect.clientID) else {
             throw .audienceMismatch(got: c.audiences ?? [])
         }
-        if let other = aud.first(where: { $0 != expect.clientID }) { throw .untrustedAudience(other) }
+        if let other = aud.first(where: { $0 != expect.clientID && !expect.trustedAudiences.contains($0) }) {
+            throw .untrustedAudience(other)
+        }
         if let azp = c.authorizedParty {
             guard azp == expect.clientID else { throw .authorizedPartyMismatch(azp) }
         } else if aud.count > 1 {
@@ -81,6 +94,10 @@ enum IDTokenValidator {
         if c.all["nbf"] != nil {
             guard let nbf = c.time("nbf") else { throw .malformed("nbf is not a number") }
             guard now + expect.clockSkew >= nbf else { throw .notYetValid(until: nbf) }
+        }
+        if let maxAge = expect.maxAge {
+            guard let authTime = c.time("auth_time") else { throw .missingAuthTime }
+            guard now - authTime <= maxAge + expect.clockSkew else { throw .authenticationTooOld(at: authTime) }
         }
         guard let nonce = c.nonce else { throw .missingNonce }
         guard constantTimeEquals(nonce, expect.nonce) else { throw .nonceMismatch }

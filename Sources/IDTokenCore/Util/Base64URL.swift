@@ -23,15 +23,29 @@ enum Base64URL {
             default: return nil
             }
         }
+        // The last character of an unpadded encoding carries bits that decode to nothing; they must be
+        // zero, or two different strings would decode to the same bytes.
+        let unusedBits: UInt8
         switch b64.utf8.count % 4 {
-        case 0: break
-        case 2: b64 += "=="
-        case 3: b64 += "="
+        case 0: unusedBits = 0
+        case 2: unusedBits = 0x0F; b64 += "=="
+        case 3: unusedBits = 0x03; b64 += "="
         default: return nil
         }
+        if unusedBits != 0, let last = text.utf8.last, sextet(last) & unusedBits != 0 { return nil }
         guard let data = Data(base64Encoded: b64) else { return nil }
         return [UInt8](data)
     }
 
     static func decode(_ text: String) -> [UInt8]? { decode(text[...]) }
+
+    private static func sextet(_ c: UInt8) -> UInt8 {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return c - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return c - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "-"): return 62
+        default: return 63
+        }
+    }
 }

@@ -105,6 +105,7 @@ struct TokenFactory {
         case .es384: return (try? TestKeys.p384.signature(for: input)).map { Array($0.rawRepresentation) } ?? []
         case .es512: return (try? TestKeys.p521.signature(for: input)).map { Array($0.rawRepresentation) } ?? []
         case .edDSA: return (try? TestKeys.ed25519.signature(for: input)).map { Array($0) } ?? []
+        case .hs256, .hs384, .hs512: return [] // TokenRulesTests keys these with the client secret
         }
     }
 }

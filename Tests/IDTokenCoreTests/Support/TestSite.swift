@@ -6,8 +6,8 @@ extension Site {
         guard let keys, let redirectURI = try? RedirectURI(redirect) else {
             preconditionFailure("test fixture keys must parse")
         }
-        let config = SiteConfig(siteName: "test", discoveryURL: FakeProvider.discoveryURL, clientID: "client-1",
-                                redirectURI: redirectURI, scope: SiteConfig.normalizedScope(nil), keys: keys)
+        let config = SiteConfig(siteName: "test", provider: ProviderSource(discoveryURL: FakeProvider.discoveryURL),
+                                clientID: "client-1", redirectURI: redirectURI, scope: SiteConfig.normalizedScope(nil), keys: keys)
         return Site(config: config, provider: ProviderCache(discoveryURL: FakeProvider.discoveryURL, fetcher: provider))
     }
 }
