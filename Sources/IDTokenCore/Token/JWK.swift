@@ -31,6 +31,8 @@ struct JWK: Sendable {
         let x: String?
         let y: String?
         let d: String?
+        /// A symmetric key: never used for verification, read only so tests can name it.
+        let k: String?
     }
 
     enum ParseError: Error, Equatable {
