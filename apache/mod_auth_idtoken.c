@@ -297,6 +297,29 @@ static const command_rec auth_idtoken_cmds[] =
                     "Token signature algorithms accepted; default: every asymmetric one"),
     AP_INIT_ITERATE("IDTokenTrustedAudiences", add_word, NULL, RSRC_CONF,
                     "Audiences trusted in tokens; default: none"),
+    AP_INIT_TAKE1("IDTokenSessionStore", set_value, NULL, RSRC_CONF,
+                  "Where sessions live: cookie (sealed in the browser) or cache (IDTokenCache); "
+                  "default cookie"),
+    AP_INIT_TAKE1("IDTokenSessionIdleTimeout", set_value, NULL, RSRC_CONF,
+                  "Seconds of inactivity that end a session, 0 for none; default 3600"),
+    AP_INIT_TAKE1("IDTokenSessionRefreshInterval", set_value, NULL, RSRC_CONF,
+                  "At most how often an active session is re-issued, in seconds; default 60"),
+    AP_INIT_TAKE1("IDTokenSessionCapToTokenExpiry", set_value, NULL, RSRC_CONF,
+                  "On: a session ends no later than its ID token expires; default Off"),
+    AP_INIT_TAKE1("IDTokenCookiePath", set_value, NULL, RSRC_CONF,
+                  "Path of the session cookie; default /"),
+    AP_INIT_TAKE1("IDTokenCookieDomain", set_value, NULL, RSRC_CONF,
+                  "Domain of the session cookie; default none (host-only)"),
+    AP_INIT_TAKE1("IDTokenCookieSameSite", set_value, NULL, RSRC_CONF,
+                  "SameSite of the session cookie: Lax, Strict or None; default Lax"),
+    AP_INIT_ITERATE("IDTokenClaimsKeep", add_word, NULL, RSRC_CONF,
+                    "Only these claims are kept in the session for the application; default: all"),
+    AP_INIT_ITERATE("IDTokenClaimsDrop", add_word, NULL, RSRC_CONF,
+                    "Claims not kept in the session; default: none"),
+    AP_INIT_ITERATE("IDTokenLogoutRedirectAllowed", add_word, NULL, RSRC_CONF,
+                    "Origins besides the site's own that a logout may return to; default: none"),
+    AP_INIT_TAKE1("IDTokenLogoutIDTokenHint", set_value, NULL, RSRC_CONF,
+                  "On: keep the ID token to send as id_token_hint at logout; default On"),
     AP_INIT_TAKE12("IDTokenHTTPTimeout", set_words, NULL, RSRC_CONF,
                    "Seconds for a request to the provider: total [connect]; default 10 3"),
     AP_INIT_TAKE1("IDTokenCache", set_cache, NULL, RSRC_CONF,
@@ -1058,6 +1081,24 @@ static int apply_decision(request_rec *r, const idt_decision *d)
         return d->status;
 
     case IDT_RESPOND:
+        if (d->content_type) {
+            /* A body of the core's own (a back-channel logout answer, a "logged out" page): sent as
+             * it is, and the request ends here. DONE tells httpd the response is complete. */
+            if (d->status < 200 || d->status > 599 || d->page == NULL) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              "the IDToken library asked for an invalid response status %d",
+                              (int)d->status);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            r->status = d->status;
+            apr_table_set(r->err_headers_out, "Cache-Control", "no-store");
+            ap_set_content_type(r, apr_pstrdup(r->pool, d->content_type));
+            ap_set_content_length(r, (apr_off_t)strlen(d->page));
+            if (!r->header_only) {
+                ap_rwrite(d->page, (int)strlen(d->page), r);
+            }
+            return DONE;
+        }
         if (d->status < 400 || d->status > 599) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "the IDToken library asked for an invalid response status %d",

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 2
+#define IDT_ABI_VERSION 3
 
 int32_t idt_abi_version(void);
 
@@ -124,7 +124,9 @@ typedef enum {
     IDT_DECLINE = 0,   /* not the module's business: let Apache carry on */
     IDT_PASS = 1,      /* authenticated: set remote_user, headers and env, let the request through */
     IDT_REDIRECT = 2,  /* answer `status` (302/303) with `location` */
-    IDT_RESPOND = 3,   /* answer `status` (4xx/5xx) with `page` unless an ErrorDocument is set */
+    IDT_RESPOND = 3,   /* answer `status` with `page`: with content_type set, `page` is the body as it is
+                          (any status; the request ends there); without, an error response (4xx/5xx)
+                          whose page Apache replaces with an ErrorDocument when one is set */
     IDT_READ_BODY = 4  /* read at most body_limit bytes of the request body, then call idt_decide again */
 } idt_action;
 
@@ -152,7 +154,8 @@ typedef struct {
     size_t env_count;
     char **set_cookies;        /* Set-Cookie values to send, with any action */
     size_t set_cookies_count;
-    char *page;                /* IDT_RESPOND: a short HTML page, already escaped */
+    char *page;                /* IDT_RESPOND: a short HTML page, already escaped; or the body */
+    char *content_type;        /* IDT_RESPOND: the body's type, or NULL for an error page */
     int32_t log_level;         /* IDT_LOG_*; IDT_LOG_NONE when there is nothing to log */
     char *log_message;         /* for the error log; never holds a token or key */
     size_t body_limit;         /* IDT_READ_BODY */

@@ -1,19 +1,48 @@
 import CShim
 import IDTokenCore
 
-/// The socache store the C module lends for one idt_decide call.
+/// The socache store the C module lends for one idt_decide call (and only on its thread).
 struct CStore: SharedStore {
     let store: idt_store
+
+    /// The C side refuses larger values (shmcb would silently drop them).
+    static let maximumValue = 16 * 1024
 
     init(_ pointer: UnsafePointer<idt_store>) { store = pointer.pointee }
 
     func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
         guard let add = store.add else { return .error }
+        return call(key, value) { add(store.ctx, $0, $1, $2, $3, expiresAt) }
+    }
+
+    func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        guard let put = store.put else { return .error }
+        return call(key, value) { put(store.ctx, $0, $1, $2, $3, expiresAt) }
+    }
+
+    func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> {
+        guard let get = store.get else { return .failure(.failed) }
+        var buffer = [UInt8](repeating: 0, count: Self.maximumValue)
+        var length = buffer.count
         let rc = key.withUnsafeBufferPointer { k in
-            value.withUnsafeBufferPointer { v in
-                add(store.ctx, k.baseAddress, k.count, v.baseAddress, v.count, expiresAt)
-            }
+            buffer.withUnsafeMutableBufferPointer { b in get(store.ctx, k.baseAddress, k.count, b.baseAddress, &length) }
         }
+        switch Self.status(rc) {
+        case .ok where length <= buffer.count: return .success(Array(buffer.prefix(length)))
+        case .notFound: return .failure(.notFound)
+        default: return .failure(.failed)
+        }
+    }
+
+    func remove(_ key: [UInt8]) -> StoreStatus {
+        guard let remove = store.remove else { return .error }
+        return key.withUnsafeBufferPointer { Self.status(remove(store.ctx, $0.baseAddress, $0.count)) }
+    }
+
+    private func call(_ key: [UInt8], _ value: [UInt8],
+                      _ body: (UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int) -> Int32) -> StoreStatus {
+        guard value.count <= Self.maximumValue else { return .error }
+        let rc = key.withUnsafeBufferPointer { k in value.withUnsafeBufferPointer { v in body(k.baseAddress, k.count, v.baseAddress, v.count) } }
         return Self.status(rc)
     }
 

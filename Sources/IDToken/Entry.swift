@@ -133,6 +133,7 @@ private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_dec
         out.pointee.action = Int32(IDT_RESPOND.rawValue)
         out.pointee.status = Int32(r.status)
         out.pointee.page = CExport.string(r.page)
+        out.pointee.content_type = r.contentType.flatMap(CExport.string)
         (out.pointee.env, out.pointee.env_count) = CExport.pairs(r.env)
         setCookies(r.setCookies)
         setLog(r.log)
@@ -146,6 +147,7 @@ public func idt_decision_free(_ d: UnsafeMutablePointer<idt_decision>?) {
     free(v.location)
     free(v.remote_user)
     free(v.page)
+    free(v.content_type)
     free(v.log_message)
     for (list, count) in [(v.headers, v.headers_count), (v.env, v.env_count)] {
         guard let list else { continue }

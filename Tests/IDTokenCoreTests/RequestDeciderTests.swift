@@ -202,6 +202,9 @@ import Testing
     @Test mutating func failingSharedStoreFailsClosed() throws {
         struct BrokenStore: SharedStore {
             func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus { .error }
+            func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus { .error }
+            func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> { .failure(.failed) }
+            func remove(_ key: [UInt8]) -> StoreStatus { .error }
         }
         let site = Site.test()
         var jar = CookieJar()

@@ -22,6 +22,17 @@ public enum Directive: String, CaseIterable, Sendable {
     case keyRefetchInterval = "IDTokenKeyRefetchInterval"
     case sessionLifetime = "IDTokenSessionLifetime"
     case httpTimeout = "IDTokenHTTPTimeout"
+    case sessionStore = "IDTokenSessionStore"
+    case sessionIdleTimeout = "IDTokenSessionIdleTimeout"
+    case sessionRefreshInterval = "IDTokenSessionRefreshInterval"
+    case sessionCapToTokenExpiry = "IDTokenSessionCapToTokenExpiry"
+    case cookiePath = "IDTokenCookiePath"
+    case cookieDomain = "IDTokenCookieDomain"
+    case cookieSameSite = "IDTokenCookieSameSite"
+    case claimsKeep = "IDTokenClaimsKeep"
+    case claimsDrop = "IDTokenClaimsDrop"
+    case logoutRedirectAllowed = "IDTokenLogoutRedirectAllowed"
+    case logoutIDTokenHint = "IDTokenLogoutIDTokenHint"
 
     /// Nil when the value is acceptable, else what is wrong with it. List directives are checked one
     /// word at a time (a quoted "a b" arrives from Apache as one word, and is split here).
@@ -80,6 +91,29 @@ public enum Directive: String, CaseIterable, Sendable {
             return Self.seconds(value, in: 1...3600) == nil ? "must be a number of seconds from 1 to 3600" : nil
         case .sessionLifetime:
             return Self.seconds(value, in: 60...31_536_000) == nil ? "must be a number of seconds from 60 to 31536000" : nil
+        case .sessionStore:
+            return ["cookie", "cache"].contains(value) ? nil : "must be cookie (the session sealed in the browser's cookie) or cache (in the IDTokenCache store)"
+        case .sessionIdleTimeout:
+            return value == "0" || Self.seconds(value, in: 2...31_536_000) != nil ? nil : "must be 0 (none) or a number of seconds from 2 to 31536000"
+        case .sessionRefreshInterval:
+            return Self.seconds(value, in: 1...86_400) == nil ? "must be a number of seconds from 1 to 86400" : nil
+        case .sessionCapToTokenExpiry, .logoutIDTokenHint:
+            return ["on", "off"].contains(value.lowercased()) ? nil : "must be On or Off"
+        case .cookiePath:
+            let ok = value.hasPrefix("/") && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != ";" && $0 != "," }
+            return ok ? nil : "must be a path starting with / without spaces, ';' or ','"
+        case .cookieDomain:
+            let ok = !value.isEmpty && value.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || $0 == "." || $0 == "-" || ($0 >= "0" && $0 <= "9") }
+            return ok ? nil : "must be a domain name such as example.org"
+        case .cookieSameSite:
+            return ["lax", "strict", "none"].contains(value.lowercased()) ? nil : "must be Lax, Strict or None"
+        case .claimsKeep, .claimsDrop:
+            return Self.isPrintable(value, max: 256) ? nil : "claim names are printable text"
+        case .logoutRedirectAllowed:
+            guard let u = URLParts(value), [u.origin, u.origin + "/"].contains(value.lowercased()) else {
+                return "must be an origin such as https://app.example.org (scheme, host and optional port, no path)"
+            }
+            return nil
         case .httpTimeout:
             let words = value.split(separator: " ")
             let ok = (1...2).contains(words.count) && words.allSatisfy { Self.seconds(String($0), in: 1...120) != nil }

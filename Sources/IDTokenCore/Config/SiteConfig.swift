@@ -26,6 +26,23 @@ public struct SiteConfig: Sendable {
     public var httpTotalTimeoutMs = 10_000
     public var httpConnectTimeoutMs = 3_000
     public var claimDelimiter = ","
+    public var sessionStore = SessionStoreKind.cookie
+    /// Sliding: a session unused this long ends. 0: none.
+    public var sessionIdleTimeout: Int64 = 3600
+    /// The session is re-issued (its idle clock reset) at most this often.
+    public var sessionRefreshInterval: Int64 = 60
+    public var sessionCapToTokenExpiry = false
+    public var cookiePath = "/"
+    public var cookieDomain: String?
+    var cookieSameSite = SetCookie.SameSite.lax
+    /// Claims kept in the session for the application: nil keeps all (but the protocol claims).
+    public var claimsKeep: Set<String>?
+    public var claimsDrop: Set<String> = []
+    /// Origins besides the request's own that a logout may return to.
+    public var logoutAllowedOrigins: Set<String> = []
+    /// Keep the raw ID token in the session to send as id_token_hint at logout (Okta requires it; it
+    /// roughly doubles a cookie session's size).
+    public var logoutIDTokenHint = true
     /// The largest callback body read; a real form_post carries a token of a few KB.
     public var callbackBodyLimit = 64 * 1024
 
@@ -100,6 +117,23 @@ public struct SiteConfig: Sendable {
         if let v = seconds(.metadataLifetime) { config.cachePolicy.metadataLifetime = v }
         if let v = seconds(.keysLifetime) { config.cachePolicy.keysLifetime = v }
         if let v = seconds(.keyRefetchInterval) { config.cachePolicy.unknownKeyRefetchInterval = v }
+        if values[.sessionStore] == "cache" { config.sessionStore = .cache }
+        if let v = seconds(.sessionIdleTimeout) { config.sessionIdleTimeout = v }
+        if let v = seconds(.sessionRefreshInterval) { config.sessionRefreshInterval = v }
+        config.sessionCapToTokenExpiry = values[.sessionCapToTokenExpiry]?.lowercased() == "on"
+        config.logoutIDTokenHint = values[.logoutIDTokenHint]?.lowercased() != "off"
+        if let v = values[.cookiePath] { config.cookiePath = v }
+        config.cookieDomain = values[.cookieDomain]
+        if let v = values[.cookieSameSite] {
+            config.cookieSameSite = SetCookie.SameSite(rawValue: v.prefix(1).uppercased() + v.dropFirst().lowercased()) ?? .lax
+        }
+        func words(_ d: Directive) -> Set<String>? { values[d].map { Set($0.split(separator: " ").map(String.init)) } }
+        config.claimsKeep = words(.claimsKeep)
+        config.claimsDrop = words(.claimsDrop) ?? []
+        config.logoutAllowedOrigins = Set((words(.logoutRedirectAllowed) ?? []).compactMap { URLParts($0)?.origin })
+        if config.sessionIdleTimeout > 0, config.sessionRefreshInterval >= config.sessionIdleTimeout {
+            throw .invalid("IDTokenSessionRefreshInterval (\(config.sessionRefreshInterval) s) must be shorter than IDTokenSessionIdleTimeout (\(config.sessionIdleTimeout) s), or active users would time out")
+        }
         if let timeouts = values[.httpTimeout]?.split(separator: " ").compactMap({ Int($0) }) {
             config.httpTotalTimeoutMs = (timeouts.first ?? 10) * 1000
             config.httpConnectTimeoutMs = min(timeouts.dropFirst().first ?? 3, timeouts.first ?? 3) * 1000
@@ -126,6 +160,15 @@ public struct SiteConfig: Sendable {
     }
 }
 
+public enum SessionStoreKind: Sendable {
+    /// The whole session, sealed, in the browser's cookie: nothing kept on the server.
+    case cookie
+    /// The session in the shared store (IDTokenCache); the cookie holds a random ID. Logout revokes.
+    case cache
+}
+
 extension Directive {
-    var isList: Bool { self == .scope || self == .signatureAlgorithms || self == .trustedAudiences }
+    var isList: Bool {
+        [.scope, .signatureAlgorithms, .trustedAudiences, .claimsKeep, .claimsDrop, .logoutRedirectAllowed].contains(self)
+    }
 }

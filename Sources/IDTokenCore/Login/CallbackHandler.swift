@@ -23,6 +23,9 @@ enum CallbackHandler {
 
     private static func complete(_ form: CallbackForm, request: AuthRequest, site: Site, now: Int64) throws(LoginError) -> Decision {
         let config = site.config
+        if let logoutToken = form["logout_token"], form["state"] == nil {
+            return BackChannelLogout.handle(logoutToken, request: request, site: site, now: now)
+        }
         // The provider's refusal is reported as such even when the state no longer matches anything.
         if let error = form["error"] {
             let login = form["state"].flatMap { try? loginState(for: $0, request: request, config: config, now: now) }
@@ -36,20 +39,25 @@ enum CallbackHandler {
             guard let token = form["id_token"], !token.isEmpty else { throw .missingParameter("id_token") }
             let validated = try validate(token, login: login, site: site, now: now)
             try markUsed(login, request: request, site: site, now: now)
-            let session = Session(subject: validated.subject, issuer: validated.issuer, createdAt: now,
-                                  expiresAt: now + config.sessionLifetime,
-                                  claims: ClaimsForApp.flatten(validated.claims, delimiter: config.claimDelimiter))
-            guard let cookie = SessionGate.cookie(for: session, request: request, config: config) else {
-                return refusal(.stateCookieUnreadable, request: request, clearing: clearing)
-            }
-            let headerValue = cookie.headerValue
-            var log = "login of '\(Masking.printable(validated.subject))' (\(validated.algorithm.rawValue), kid \(validated.keyID ?? "none"))"
+            var expiresAt = now + config.sessionLifetime
+            if config.sessionCapToTokenExpiry { expiresAt = min(expiresAt, validated.expiresAt) }
+            let session = Session(subject: validated.subject, issuer: validated.issuer, createdAt: now, expiresAt: expiresAt,
+                                  sid: validated.claims["sid"]?.stringValue,
+                                  idToken: config.logoutIDTokenHint ? token : "",
+                                  claims: ClaimsForApp.flatten(validated.claims, delimiter: config.claimDelimiter,
+                                                               keep: config.claimsKeep, drop: config.claimsDrop))
+            let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
+            guard let cookies = jar.save(session, id: nil, now: now) else { throw .storeFailed }
+            var log = "login of '\(Masking.printable(validated.subject))' (\(validated.algorithm.rawValue), kid \(validated.keyID.map { Masking.printable($0) } ?? "none"))"
             var level = Decision.LogLine.Level.info
-            if headerValue.utf8.count > 4000 {
+            let size = cookies.reduce(0) { $0 + $1.utf8.count }
+            if size > 8000 {
+                // Browsers send all chunks in one Cookie header, and Apache refuses header lines over
+                // LimitRequestFieldSize (8190 bytes by default).
                 level = .warning
-                log += "; the session cookie is \(headerValue.utf8.count) bytes, over what browsers keep: keep fewer claims"
+                log += "; the session cookies total \(size) bytes: keep fewer claims (IDTokenClaimsKeep), set IDTokenLogoutIDTokenHint Off, use IDTokenSessionStore cache, or raise LimitRequestFieldSize"
             }
-            return .redirect(.init(status: 303, location: login.returnTo, setCookies: clearing + [headerValue],
+            return .redirect(.init(status: 303, location: login.returnTo, setCookies: clearing + cookies,
                                    log: .init(level: level, message: log)))
         } catch {
             return refusal(error, request: request, clearing: clearing)

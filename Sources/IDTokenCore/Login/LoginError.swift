@@ -15,6 +15,7 @@ enum LoginError: Error, Equatable {
     case stateMismatch
     case replayed
     case storeFailed
+    case logoutReturnRefused(String)
     case invalidToken(TokenError)
     case provider(ProviderError)
 
@@ -33,7 +34,7 @@ enum LoginError: Error, Equatable {
     var code: String {
         switch self {
         case .responseInQuery, .callbackNotPost, .unsupportedContentType, .bodyTooLarge, .malformedForm,
-             .repeatedParameter, .missingParameter:
+             .repeatedParameter, .missingParameter, .logoutReturnRefused:
             return "invalid_request"
         case .providerError(let code, _):
             // The provider's own code, if it is a plain token (it is echoed into a page and a variable).
@@ -63,6 +64,8 @@ enum LoginError: Error, Equatable {
             return "The login cannot be completed right now. Please try again in a moment."
         case .provider:
             return "The identity provider cannot be reached right now. Please try again in a moment."
+        case .logoutReturnRefused:
+            return "This logout link leads somewhere this site does not send you."
         default:
             return "The login response was not valid."
         }
@@ -84,6 +87,7 @@ enum LoginError: Error, Equatable {
         case .stateCookieUnreadable: return "state cookie cannot be opened (tampered, or sealed with an unknown key)"
         case .stateExpired(let age): return "state expired: the login took \(age) s"
         case .stateMismatch: return "state mismatch between the response and the state cookie"
+        case .logoutReturnRefused(let url): return "logout refused: the return URL '\(url)' is neither a path of this site nor on an origin allowed by IDTokenLogoutRedirectAllowed"
         case .replayed: return "login response replayed: its nonce was already used for a login"
         case .storeFailed: return "the shared store (IDTokenCache) failed while marking the login response as used; refused (fail closed)"
         case .invalidToken(let e): return "ID token refused: " + e.logDescription

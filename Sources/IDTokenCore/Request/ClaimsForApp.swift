@@ -10,9 +10,11 @@ enum ClaimsForApp {
         "aud", "iss", "iat", "exp", "nbf", "nonce", "azp", "auth_time", "at_hash", "c_hash", "s_hash",
     ]
 
-    static func flatten(_ claims: [String: JSONValue], delimiter: String) -> [(name: String, value: String)] {
+    static func flatten(_ claims: [String: JSONValue], delimiter: String, keep: Set<String>? = nil,
+                        drop: Set<String> = []) -> [(name: String, value: String)] {
         claims.keys.sorted().compactMap { name in
-            guard !protocolClaims.contains(name), let value = claims[name] else { return nil }
+            guard !protocolClaims.contains(name), keep?.contains(name) ?? true, !drop.contains(name),
+                  let value = claims[name] else { return nil }
             return (name, cleanValue(value.flattened(delimiter: delimiter)))
         }
     }

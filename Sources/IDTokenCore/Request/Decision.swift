@@ -28,6 +28,9 @@ public enum Decision: Sendable {
         public var env: [(String, String)]
         public var setCookies: [String]
         public var log: LogLine?
+        /// Set: `page` is the response body as it is, sent with this type and status (no ErrorDocument).
+        /// Nil: an error response, for which Apache shows an ErrorDocument if one is configured.
+        public var contentType: String? = nil
     }
 
     public struct LogLine: Sendable, Equatable {

@@ -13,4 +13,15 @@ enum ErrorPage {
                                  env: env ?? [("IDTOKEN_ERROR", code), ("IDTOKEN_ERROR_DESCRIPTION", message)],
                                  setCookies: setCookies, log: log)
     }
+
+    static func loggedOut(setCookies: [String], log: Decision.LogLine) -> Decision.Response {
+        let page = """
+            <!DOCTYPE html>
+            <html><head><meta charset="utf-8"><title>Logged out</title></head>
+            <body><h1>Logged out</h1><p>You are logged out.</p></body></html>
+
+            """
+        return Decision.Response(status: 200, page: page, env: [], setCookies: setCookies, log: log,
+                                 contentType: "text/html; charset=utf-8")
+    }
 }

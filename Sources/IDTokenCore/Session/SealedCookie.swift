@@ -16,8 +16,9 @@ enum SealedCookie {
     }
 
     /// The plaintext, or nil when the value was not sealed by one of our keys for this purpose.
-    static func open(_ value: Substring, keys: SessionKeys, purpose: SessionKeys.Purpose, context: String) -> [UInt8]? {
-        guard value.utf8.count <= 16 * 1024, let raw = Base64URL.decode(value), raw.first == version,
+    static func open(_ value: Substring, keys: SessionKeys, purpose: SessionKeys.Purpose, context: String,
+                     maximumLength: Int = 16 * 1024) -> [UInt8]? {
+        guard value.utf8.count <= maximumLength, let raw = Base64URL.decode(value), raw.first == version,
               raw.count >= 1 + 12 + 16 else { return nil }
         let aad = associatedData(purpose, context)
         guard let box = try? AES.GCM.SealedBox(combined: raw.dropFirst()) else { return nil }

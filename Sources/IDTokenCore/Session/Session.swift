@@ -1,27 +1,56 @@
-/// A logged-in browser, as sealed into its session cookie: who, until when, and the claims the
-/// application receives (already flattened, so serving a request needs no JSON).
+/// A logged-in browser: who, since and until when, what logout needs (the provider's session id and
+/// the ID token for id_token_hint), and the claims the application receives (already flattened, so
+/// serving a request needs no JSON).
 struct Session: Equatable {
     var subject: String
     var issuer: String
     var createdAt: Int64
+    /// The absolute end.
     var expiresAt: Int64
+    /// When the session was last re-issued; the idle timeout counts from here.
+    var refreshedAt: Int64
+    /// The provider's session id (`sid`), for back-channel logout.
+    var sid: String?
+    /// The raw ID token, sent back as id_token_hint at logout (several providers require it).
+    var idToken: String
     /// Claim name and flattened value, in a stable order.
     var claims: [(name: String, value: String)]
 
     static func == (a: Session, b: Session) -> Bool {
         a.subject == b.subject && a.issuer == b.issuer && a.createdAt == b.createdAt && a.expiresAt == b.expiresAt
+            && a.refreshedAt == b.refreshedAt && a.sid == b.sid && a.idToken == b.idToken
             && a.claims.elementsEqual(b.claims) { $0.name == $1.name && $0.value == $1.value }
     }
 
-    private static let format: UInt8 = 1
+    init(subject: String, issuer: String, createdAt: Int64, expiresAt: Int64, refreshedAt: Int64? = nil,
+         sid: String? = nil, idToken: String = "", claims: [(name: String, value: String)]) {
+        self.subject = subject
+        self.issuer = issuer
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.refreshedAt = refreshedAt ?? createdAt
+        self.sid = sid
+        self.idToken = idToken
+        self.claims = claims
+    }
+
+    /// Whether the session still holds at `now`: before its absolute end, and used recently enough.
+    func isValid(now: Int64, idleTimeout: Int64) -> Bool {
+        now < expiresAt && (idleTimeout == 0 || now - refreshedAt <= idleTimeout)
+    }
+
+    private static let format: UInt8 = 2
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
         w.u8(Self.format)
         w.i64(createdAt)
         w.i64(expiresAt)
+        w.i64(refreshedAt)
         w.string(subject)
         w.string(issuer)
+        w.string(sid ?? "")
+        w.string(idToken)
         w.i64(Int64(claims.count))
         for c in claims {
             w.string(c.name)
@@ -30,25 +59,18 @@ struct Session: Equatable {
         return w.bytes
     }
 
-    init(subject: String, issuer: String, createdAt: Int64, expiresAt: Int64, claims: [(name: String, value: String)]) {
-        self.subject = subject
-        self.issuer = issuer
-        self.createdAt = createdAt
-        self.expiresAt = expiresAt
-        self.claims = claims
-    }
-
     init?(decoding bytes: [UInt8]) {
         var r = ByteReader(bytes)
-        guard r.u8() == Self.format, let created = r.i64(), let expires = r.i64(),
-              let subject = r.string(), let issuer = r.string(), let count = r.i64(),
-              count >= 0, count <= 10_000 else { return nil }
+        guard r.u8() == Self.format, let created = r.i64(), let expires = r.i64(), let refreshed = r.i64(),
+              let subject = r.string(), let issuer = r.string(), let sid = r.string(), let idToken = r.string(),
+              let count = r.i64(), count >= 0, count <= 10_000 else { return nil }
         var claims = [(name: String, value: String)]()
         for _ in 0..<count {
             guard let n = r.string(), let v = r.string() else { return nil }
             claims.append((n, v))
         }
         guard r.isAtEnd else { return nil }
-        self.init(subject: subject, issuer: issuer, createdAt: created, expiresAt: expires, claims: claims)
+        self.init(subject: subject, issuer: issuer, createdAt: created, expiresAt: expires, refreshedAt: refreshed,
+                  sid: sid.isEmpty ? nil : sid, idToken: idToken, claims: claims)
     }
 }

@@ -1,9 +1,20 @@
-/// Lets a request through when it carries a valid, unexpired session cookie.
+/// Lets a request through when it carries a valid session, re-issuing the session at most once per
+/// refresh interval so the idle timeout slides without a Set-Cookie on every response.
 enum SessionGate {
-    static let cookieName = "idtoken_session"
-
-    static func pass(_ request: AuthRequest, config: SiteConfig, now: Int64) -> Decision.Pass? {
-        guard let session = session(in: request, config: config, now: now) else { return nil }
+    static func pass(_ request: AuthRequest, site: Site, now: Int64) -> Decision.Pass? {
+        let config = site.config
+        let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
+        // An expired or foreign session is simply not a session: a new login, never an error page.
+        guard var loaded = jar.load(now: now), loaded.session.isValid(now: now, idleTimeout: config.sessionIdleTimeout) else {
+            return nil
+        }
+        var setCookies = [String]()
+        if config.sessionIdleTimeout > 0, now - loaded.session.refreshedAt >= config.sessionRefreshInterval {
+            loaded.session.refreshedAt = now
+            // A failed refresh leaves the session as it was; the request itself is still authenticated.
+            setCookies = jar.save(loaded.session, id: loaded.id, now: now) ?? []
+        }
+        let session = loaded.session
         var headers = [(String, String)](), env = [(String, String)]()
         headers.reserveCapacity(session.claims.count)
         env.reserveCapacity(session.claims.count)
@@ -11,23 +22,6 @@ enum SessionGate {
             headers.append((ClaimsForApp.headerName(claim.name), claim.value))
             env.append((ClaimsForApp.envName(claim.name), claim.value))
         }
-        return Decision.Pass(remoteUser: session.subject, headers: headers, env: env)
-    }
-
-    /// The first session cookie that opens under our keys and has not expired. An expired or foreign
-    /// cookie is simply not a session: the browser logs in again, it never sees an error.
-    static func session(in request: AuthRequest, config: SiteConfig, now: Int64) -> Session? {
-        for value in CookieHeader(request.cookie).values(named: cookieName) {
-            guard let plain = SealedCookie.open(value, keys: config.keys, purpose: .session, context: config.cookieContext),
-                  let session = Session(decoding: plain),
-                  now < session.expiresAt else { continue }
-            return session
-        }
-        return nil
-    }
-
-    static func cookie(for session: Session, request: AuthRequest, config: SiteConfig) -> SetCookie? {
-        guard let sealed = SealedCookie.seal(session.encoded(), keys: config.keys, purpose: .session, context: config.cookieContext) else { return nil }
-        return SetCookie(name: cookieName, value: sealed, secure: request.isSecure, sameSite: .lax)
+        return Decision.Pass(remoteUser: session.subject, headers: headers, env: env, setCookies: setCookies)
     }
 }

@@ -7,6 +7,7 @@ struct SetCookie: Equatable {
     var name: String
     var value: String
     var path = "/"
+    var domain: String? = nil
     var maxAge: Int64?
     var secure: Bool
     var httpOnly = true
@@ -14,6 +15,7 @@ struct SetCookie: Equatable {
 
     var headerValue: String {
         var s = name + "=" + value + "; Path=" + path
+        if let domain { s += "; Domain=" + domain }
         if let maxAge { s += "; Max-Age=\(maxAge)" }
         if secure { s += "; Secure" }
         if httpOnly { s += "; HttpOnly" }

@@ -1,10 +1,14 @@
 import Synchronization
 
 /// A key-value store shared by every process of the server (Apache's socache, supplied by the C
-/// module), or, without one, a store local to this process.
+/// module), or, without one, a store local to this process. Entries expire at `expiresAt`.
 public protocol SharedStore {
     /// Writes the entry only if the key is absent (or expired), atomically across processes.
     func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus
+    func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus
+    /// The value, or nil with the status that says why not.
+    func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure>
+    func remove(_ key: [UInt8]) -> StoreStatus
 }
 
 public enum StoreStatus: Equatable, Sendable {
@@ -14,24 +18,48 @@ public enum StoreStatus: Equatable, Sendable {
     case error
 }
 
-/// The fallback when Apache has no socache: single-use marks kept in this process only. A replay that
-/// reaches another child is not caught; the C module says so at start-up.
+public enum StoreFailure: Error, Equatable, Sendable {
+    case notFound
+    case failed
+}
+
+/// The fallback when Apache has no socache: entries kept in this process only, so a single-use mark
+/// or a server-side session is seen by this child alone; the C module says so at start-up.
 public final class MemoryStore: SharedStore, Sendable {
-    private let entries = Mutex<[[UInt8]: Int64]>([:])
+    private let entries = Mutex<[[UInt8]: (value: [UInt8], expiresAt: Int64)]>([:])
     let capacity: Int
 
     public init(capacity: Int = 10_000) { self.capacity = capacity }
 
     public func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        write(key, value, expiresAt: expiresAt, now: now, onlyIfAbsent: true)
+    }
+
+    public func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        write(key, value, expiresAt: expiresAt, now: now, onlyIfAbsent: false)
+    }
+
+    private func write(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64, onlyIfAbsent: Bool) -> StoreStatus {
         entries.withLock { map in
-            if let until = map[key], until > now { return .exists }
-            if map.count >= capacity {
-                map = map.filter { $0.value > now }
-                // Still full of live marks: refuse rather than forget one (fail closed).
+            if onlyIfAbsent, let e = map[key], e.expiresAt > now { return .exists }
+            if map[key] == nil, map.count >= capacity {
+                map = map.filter { $0.value.expiresAt > now }
+                // Still full of live entries: refuse rather than forget one (fail closed).
                 if map.count >= capacity { return .error }
             }
-            map[key] = expiresAt
+            map[key] = (value, expiresAt)
             return .ok
         }
+    }
+
+    public func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> {
+        entries.withLock { map in
+            guard let e = map[key], e.expiresAt > now else { return .failure(.notFound) }
+            return .success(e.value)
+        }
+    }
+
+    public func remove(_ key: [UInt8]) -> StoreStatus {
+        entries.withLock { $0.removeValue(forKey: key) == nil ? .notFound : .ok }
     }
 }

@@ -74,6 +74,22 @@ enum IDTokenValidator {
     }
 
     static func checkClaims(_ c: IDTokenClaims, expect: TokenExpectations, now: Int64) throws(TokenError) -> (subject: String, exp: Int64) {
+        try checkIssuerAndAudience(c, expect: expect)
+        let exp = try checkTimes(c, expect: expect, now: now)
+        if let maxAge = expect.maxAge {
+            guard let authTime = c.time("auth_time") else { throw .missingAuthTime }
+            guard now - authTime <= maxAge + expect.clockSkew else { throw .authenticationTooOld(at: authTime) }
+        }
+        guard let nonce = c.nonce else { throw .missingNonce }
+        guard constantTimeEquals(nonce, expect.nonce) else { throw .nonceMismatch }
+        guard c.all["sub"] != nil else { throw .missingSubject }
+        // Core §2: sub is a string of at most 255 ASCII characters.
+        guard let sub = c.subject, !sub.isEmpty, sub.utf8.count <= 255 else { throw .invalidSubject }
+        return (sub, exp)
+    }
+
+    /// Core §3.1.3.7 steps 2–5 (also used for logout tokens).
+    static func checkIssuerAndAudience(_ c: IDTokenClaims, expect: TokenExpectations) throws(TokenError) {
         guard expect.issuer.accepts(c.issuer, claims: c.all) else { throw .issuerMismatch(expected: expect.issuer.issuer, got: c.issuer) }
         guard let aud = c.audiences, aud.contains(expect.clientID) else {
             throw .audienceMismatch(got: c.audiences ?? [])
@@ -86,6 +102,10 @@ enum IDTokenValidator {
         } else if aud.count > 1 {
             throw .missingAuthorizedParty
         }
+    }
+
+    /// exp, iat and nbf (Core §3.1.3.7 steps 9–10, RFC 7519 §4.1.5). Returns exp.
+    static func checkTimes(_ c: IDTokenClaims, expect: TokenExpectations, now: Int64) throws(TokenError) -> Int64 {
         guard let exp = c.time("exp") else { throw .missingExpiry }
         guard now < exp + expect.clockSkew else { throw .expired(at: exp) }
         guard let iat = c.time("iat") else { throw .missingIssuedAt }
@@ -95,15 +115,6 @@ enum IDTokenValidator {
             guard let nbf = c.time("nbf") else { throw .malformed("nbf is not a number") }
             guard now + expect.clockSkew >= nbf else { throw .notYetValid(until: nbf) }
         }
-        if let maxAge = expect.maxAge {
-            guard let authTime = c.time("auth_time") else { throw .missingAuthTime }
-            guard now - authTime <= maxAge + expect.clockSkew else { throw .authenticationTooOld(at: authTime) }
-        }
-        guard let nonce = c.nonce else { throw .missingNonce }
-        guard constantTimeEquals(nonce, expect.nonce) else { throw .nonceMismatch }
-        guard c.all["sub"] != nil else { throw .missingSubject }
-        // Core §2: sub is a string of at most 255 ASCII characters.
-        guard let sub = c.subject, !sub.isEmpty, sub.utf8.count <= 255 else { throw .invalidSubject }
-        return (sub, exp)
+        return exp
     }
 }

@@ -1,13 +1,15 @@
 @testable import IDTokenCore
 
 extension Site {
-    static func test(provider: FakeProvider = FakeProvider(), redirect: String = "/app/callback") -> Site {
+    static func test(provider: FakeProvider = FakeProvider(), redirect: String = "/app/callback",
+                     configure: (inout SiteConfig) -> Void = { _ in }) -> Site {
         let keys = (try? SessionKeys(lines: [SealedCookieTests.keyA]))
         guard let keys, let redirectURI = try? RedirectURI(redirect) else {
             preconditionFailure("test fixture keys must parse")
         }
-        let config = SiteConfig(siteName: "test", provider: ProviderSource(discoveryURL: FakeProvider.discoveryURL),
+        var config = SiteConfig(siteName: "test", provider: ProviderSource(discoveryURL: FakeProvider.discoveryURL),
                                 clientID: "client-1", redirectURI: redirectURI, scope: SiteConfig.normalizedScope(nil), keys: keys)
+        configure(&config)
         return Site(config: config, provider: ProviderCache(discoveryURL: FakeProvider.discoveryURL, fetcher: provider))
     }
 }

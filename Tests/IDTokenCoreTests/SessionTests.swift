@@ -1,0 +1,134 @@
+import Testing
+@testable import IDTokenCore
+
+/// Sessions after login: chunked cookies, server-side entries, idle and absolute expiry, logout.
+@Suite struct SessionTests {
+    let now: Int64 = 1_800_000_000
+    var rng = SeededRandom(state: 11)
+
+    func get(_ target: String, _ jar: CookieJar, scheme: String = "http", store: (any SharedStore)? = nil,
+             accept: String = "text/html") -> AuthRequest {
+        AuthRequest(method: "GET", scheme: scheme, host: "localhost:8080", target: target, cookie: jar.header, accept: accept, store: store)
+    }
+
+    /// Logs in through the decider and returns the browser's cookies and the raw ID token.
+    mutating func login(_ site: Site, claims extra: [String: JSONValue] = [:], store: (any SharedStore)? = nil,
+                        scheme: String = "http", at t: Int64? = nil) throws -> (CookieJar, String) {
+        let t = t ?? now
+        var jar = CookieJar()
+        let start = try #require(RequestDecider.decide(get("/app/", jar, scheme: scheme, store: store), site: site, now: t, rng: &rng).redirect)
+        jar.apply(start.setCookies)
+        let q = queryItems(start.location)
+        var f = TokenFactory.standard(now: t, nonce: q["nonce"] ?? "")
+        f.claims["sid"] = .string("op-session-1")
+        for (k, v) in extra { f.claims[k] = v }
+        let token = f.signed()
+        let body = "state=\(q["state"] ?? "")&id_token=\(token)"
+        let post = AuthRequest(method: "POST", scheme: scheme, host: "localhost:8080", target: "/app/callback", cookie: jar.header,
+                               contentType: "application/x-www-form-urlencoded", body: Array(body.utf8), store: store)
+        let done = try #require(RequestDecider.decide(post, site: site, now: t, rng: &rng).redirect, "login failed")
+        jar.apply(done.setCookies)
+        return (jar, token)
+    }
+
+    static let fatClaims: [String: JSONValue] = [
+        "groups": .array((0..<400).map { .string("group-number-\($0)") }),
+    ]
+
+    @Test mutating func fatSessionIsChunkedAndReassembled() throws {
+        let site = Site.test()
+        let (jar, _) = try login(site, claims: Self.fatClaims)
+        let chunks = jar.cookies.keys.filter { $0.hasPrefix("idtoken_session_") }
+        #expect(chunks.count >= 3)
+        #expect(jar.cookies["idtoken_session"] == "chunks-\(chunks.count)")
+        let pass = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: now + 1, rng: &rng).passed)
+        #expect(pass.env.contains { $0.0 == "IDTOKEN_CLAIM_groups" && $0.1.hasSuffix("group-number-399") })
+    }
+
+    @Test func everyChunkFitsInABrowserCookie() throws {
+        let site = Site.test()
+        let session = Session(subject: "alice", issuer: "https://op", createdAt: now, expiresAt: now + 3600,
+                              idToken: String(repeating: "t", count: 3000),
+                              claims: [("groups", String(repeating: "x", count: 10_000))])
+        let request = get("/app/", CookieJar())
+        let headers = try #require(SessionJar(config: site.config, request: request, store: MemoryStore()).save(session, id: nil, now: now))
+        #expect(headers.count >= 4)
+        for h in headers { #expect(h.utf8.count <= 4000) }
+        var jar = CookieJar()
+        jar.apply(headers)
+        let back = SessionJar(config: site.config, request: get("/app/", jar), store: MemoryStore()).load(now: now)
+        #expect(back?.session == session)
+        // A later small session clears every leftover chunk.
+        let small = Session(subject: "alice", issuer: "https://op", createdAt: now, expiresAt: now + 3600, claims: [])
+        let again = try #require(SessionJar(config: site.config, request: get("/app/", jar), store: MemoryStore()).save(small, id: nil, now: now))
+        jar.apply(again)
+        #expect(!jar.cookies.keys.contains { $0.hasPrefix("idtoken_session_") })
+        #expect(SessionJar(config: site.config, request: get("/app/", jar), store: MemoryStore()).load(now: now)?.session == small)
+    }
+
+    @Test mutating func idleTimeoutSlidesAndRefreshesAtMostOncePerInterval() throws {
+        let site = Site.test { $0.sessionIdleTimeout = 600; $0.sessionRefreshInterval = 60 }
+        var (jar, _) = try login(site)
+        let early = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: now + 30, rng: &rng).passed)
+        #expect(early.setCookies.isEmpty)
+        var t = now
+        for _ in 0..<5 {
+            t += 500
+            let p = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: t, rng: &rng).passed, "still active at +\(t - now)")
+            #expect(!p.setCookies.isEmpty)
+            jar.apply(p.setCookies)
+        }
+        #expect(RequestDecider.decide(get("/app/", jar), site: site, now: t + 601, rng: &rng).redirect?.status == 302)
+    }
+
+    @Test mutating func absoluteLifetimeEndsEvenAnActiveSession() throws {
+        let site = Site.test { $0.sessionLifetime = 3600; $0.sessionIdleTimeout = 600 }
+        var (jar, _) = try login(site)
+        var t = now
+        while t < now + 3500 {
+            t += 300
+            if let p = RequestDecider.decide(get("/app/", jar), site: site, now: t, rng: &rng).passed { jar.apply(p.setCookies) }
+        }
+        #expect(RequestDecider.decide(get("/app/", jar), site: site, now: now + 3601, rng: &rng).passed == nil)
+        // An expired session is a new login for a page, and a 401 without a state cookie for a script.
+        let xhr = try #require(RequestDecider.decide(get("/app/", jar, accept: "application/json"), site: site, now: now + 3601, rng: &rng).response)
+        #expect(xhr.status == 401 && xhr.setCookies.isEmpty)
+    }
+
+    @Test mutating func sessionCanBeCappedByTheTokenExpiry() throws {
+        let site = Site.test { $0.sessionCapToTokenExpiry = true }
+        let (jar, _) = try login(site)
+        #expect(RequestDecider.decide(get("/app/", jar), site: site, now: now + 299, rng: &rng).passed != nil)
+        #expect(RequestDecider.decide(get("/app/", jar), site: site, now: now + 301, rng: &rng).passed == nil)
+    }
+
+    @Test mutating func cacheModeKeepsOnlyAnIDInTheCookie() throws {
+        let store = MemoryStore()
+        let site = Site.test { $0.sessionStore = .cache }
+        let (jar, _) = try login(site, claims: Self.fatClaims, store: store)
+        let cookie = try #require(jar.cookies["idtoken_session"])
+        #expect(cookie.count < 64)
+        #expect(jar.cookies.count == 1)
+        #expect(RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 5, rng: &rng).passed?.remoteUser == "alice-0001")
+        // Another server sharing the store serves it; one without it does not.
+        let other = Site.test { $0.sessionStore = .cache }
+        #expect(RequestDecider.decide(get("/app/", jar, store: store), site: other, now: now + 5, rng: &rng).passed != nil)
+        #expect(RequestDecider.decide(get("/app/", jar, store: MemoryStore()), site: other, now: now + 5, rng: &rng).passed == nil)
+    }
+
+    @Test mutating func httpsCookiesUseTheHostPrefix() throws {
+        let site = Site.test()
+        let (jar, _) = try login(site, scheme: "https")
+        #expect(jar.cookies["__Host-idtoken_session"] != nil)
+        let pass = RequestDecider.decide(get("/app/", jar, scheme: "https"), site: site, now: now + 1, rng: &rng).passed
+        #expect(pass?.remoteUser == "alice-0001")
+    }
+
+    @Test mutating func claimsKeepAndDropListsShrinkTheSession() throws {
+        let site = Site.test { $0.claimsKeep = ["email", "groups"]; $0.claimsDrop = ["groups"] }
+        let (jar, _) = try login(site)
+        let pass = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: now + 1, rng: &rng).passed)
+        #expect(pass.env.map(\.0) == ["IDTOKEN_CLAIM_email"])
+        #expect(pass.remoteUser == "alice-0001")
+    }
+}
