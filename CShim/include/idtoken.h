@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 3
+#define IDT_ABI_VERSION 4
 
 int32_t idt_abi_version(void);
 
@@ -53,11 +53,27 @@ typedef struct {
     const char *default_host;     /* the vhost's ServerName[:port] */
     const idt_setting *settings;
     size_t settings_count;
+    /* The paths of this vhost's <Location>/<Directory> blocks with `AuthType IDToken`, so the core can
+     * check that the redirect URI lies inside one of them. */
+    const char *const *protected_paths;
+    size_t protected_paths_count;
 } idt_site_config;
 
-/* Forgets every registered site. Called at the start of each configuration pass, since httpd reads
- * its configuration several times (start-up, graceful, restart) in the same process. */
+/* Forgets every registered site and directory block. Called in pre_config, at the start of each
+ * configuration pass (httpd reads its configuration several times in the same process), before any
+ * directive is read. */
 void idt_sites_reset(void);
+
+/* Per-directory settings (directives allowed in <Location> and <Directory>, never in .htaccess).
+ * Registers the settings a block holds so far and returns a handle >= 0, or -1 with *error set (free
+ * with idt_free). The module calls it again each time a directive adds to the block, and keeps the
+ * newest handle; merging a child block onto its parent concatenates their handle lists, parent
+ * first, and the core applies them in that order (the child wins). Configuration time only. */
+int32_t idt_dir_register(const idt_setting *settings, size_t settings_count, char **error);
+
+/* `Require idtoken-claim ...`: checks the require line's syntax when Apache reads it. NULL when
+ * acceptable, else a message (free with idt_free). */
+char *idt_require_check(const char *require_line);
 
 /* Checks the site's settings together (reads the key file) and registers it.
  * Returns a handle >= 0, or -1 with *error set. *warning may be set in both cases (log it).
@@ -118,11 +134,14 @@ typedef struct {
     int32_t body_read;         /* 1 when body/body_len hold the whole body (possibly empty) */
     int32_t body_too_large;    /* 1 when the body was longer than the limit the core gave */
     const idt_store *store;    /* the shared store, NULL when none is available */
+    const int32_t *dir_configs;   /* the merged per-directory handles, parent first; may be empty */
+    size_t dir_configs_count;
 } idt_request;
 
 typedef enum {
     IDT_DECLINE = 0,   /* not the module's business: let Apache carry on */
-    IDT_PASS = 1,      /* authenticated: set remote_user, headers and env, let the request through */
+    IDT_PASS = 1,      /* let the request through: authenticated (remote_user set: set it, the headers
+                          and env), or anonymously (remote_user NULL: `IDTokenUnauthAction pass`) */
     IDT_REDIRECT = 2,  /* answer `status` (302/303) with `location` */
     IDT_RESPOND = 3,   /* answer `status` with `page`: with content_type set, `page` is the body as it is
                           (any status; the request ends there); without, an error response (4xx/5xx)
@@ -159,6 +178,9 @@ typedef struct {
     int32_t log_level;         /* IDT_LOG_*; IDT_LOG_NONE when there is nothing to log */
     char *log_message;         /* for the error log; never holds a token or key */
     size_t body_limit;         /* IDT_READ_BODY */
+    idt_pair *claims;          /* IDT_PASS: each claim's name and JSON value, kept by the module for
+                                  the request (and its subrequests) to answer `Require idtoken-claim` */
+    size_t claims_count;
 } idt_decision;
 
 /* Every request header the core sets for the application starts with this prefix. The module removes
@@ -170,6 +192,10 @@ typedef struct {
 void idt_decide(const idt_request *request, idt_decision *out);
 
 void idt_decision_free(idt_decision *decision);
+
+/* `Require idtoken-claim <require_line>` against the claims of an IDT_PASS decision (name, JSON).
+ * Returns 1 granted, 0 denied, -1 when the line cannot be evaluated (logged by the caller). */
+int32_t idt_require_eval(const char *require_line, const idt_pair *claims, size_t claims_count);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,41 @@ public func idt_setting_check(_ name: UnsafePointer<CChar>?, _ value: UnsafePoin
 @_cdecl("idt_sites_reset")
 public func idt_sites_reset() {
     SiteRegistry.sites = []
+    SiteRegistry.dirs = []
+}
+
+@_cdecl("idt_dir_register")
+public func idt_dir_register(_ list: UnsafePointer<idt_setting>?, _ count: Int,
+                             _ error: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    error?.pointee = nil
+    do {
+        let dir = try DirConfig(settings: CExport.settings(list, count))
+        SiteRegistry.dirs.append(dir)
+        return Int32(SiteRegistry.dirs.count - 1)
+    } catch let problem {
+        error?.pointee = CExport.string(problem.message)
+        return -1
+    }
+}
+
+@_cdecl("idt_require_check")
+public func idt_require_check(_ line: UnsafePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
+    guard let line else { return CExport.string("needs at least one claim:value or claim~regex") }
+    if case .failure(let problem) = ClaimRequirement.parse(String(cString: line)) { return CExport.string(problem.message) }
+    return nil
+}
+
+@_cdecl("idt_require_eval")
+public func idt_require_eval(_ line: UnsafePointer<CChar>?, _ claims: UnsafePointer<idt_pair>?, _ count: Int) -> Int32 {
+    guard let line, case .success(let requirements) = ClaimRequirement.parse(String(cString: line)) else { return -1 }
+    var map = [String: String]()
+    if let claims {
+        for i in 0..<count {
+            guard let n = claims[i].name, let v = claims[i].value else { continue }
+            map[String(cString: n)] = String(cString: v)
+        }
+    }
+    return requirements.contains { $0.isSatisfied(by: map) } ? 1 : 0
 }
 
 @_cdecl("idt_site_register")
@@ -37,18 +72,16 @@ public func idt_site_register(_ config: UnsafePointer<idt_site_config>?,
         error?.pointee = CExport.string("no configuration given")
         return -1
     }
-    var settings = [(String, String)]()
-    if let list = c.settings {
-        for i in 0..<c.settings_count {
-            guard let name = list[i].name, let value = list[i].value else { continue }
-            settings.append((String(cString: name), String(cString: value)))
-        }
+    var protectedPaths = [String]()
+    if let paths = c.protected_paths {
+        for i in 0..<c.protected_paths_count { if let p = paths[i] { protectedPaths.append(String(cString: p)) } }
     }
     let input = SiteConfig.Input(
         siteName: CExport.optionalString(c.site_name) ?? "?",
         defaultScheme: CExport.optionalString(c.default_scheme) ?? "http",
         defaultHost: CExport.optionalString(c.default_host) ?? "localhost",
-        settings: settings)
+        settings: CExport.settings(c.settings, c.settings_count),
+        protectedPaths: protectedPaths)
     do {
         let (site, warnings) = try SiteConfig.make(input)
         if !warnings.isEmpty { warning?.pointee = CExport.string(warnings.joined(separator: "; ")) }
@@ -96,7 +129,8 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         xRequestedWith: CExport.optionalString(r.x_requested_with),
         body: body,
         bodyTooLarge: r.body_too_large != 0,
-        store: r.store.map(CStore.init))
+        store: r.store.map(CStore.init),
+        dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count))
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
     export(decision, into: out)
@@ -119,9 +153,10 @@ private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_dec
         out.pointee.body_limit = limit
     case .pass(let p):
         out.pointee.action = Int32(IDT_PASS.rawValue)
-        out.pointee.remote_user = CExport.string(p.remoteUser)
-        (out.pointee.headers, out.pointee.headers_count) = CExport.pairs(p.headers)
-        (out.pointee.env, out.pointee.env_count) = CExport.pairs(p.env)
+        out.pointee.remote_user = p.remoteUser.flatMap(CExport.string)
+        (out.pointee.headers, out.pointee.headers_count) = CExport.pairs(p.headers, latin1: p.latin1)
+        (out.pointee.env, out.pointee.env_count) = CExport.pairs(p.env, latin1: p.latin1)
+        (out.pointee.claims, out.pointee.claims_count) = CExport.pairs(p.claims)
         setCookies(p.setCookies)
     case .redirect(let r):
         out.pointee.action = Int32(IDT_REDIRECT.rawValue)
@@ -149,7 +184,7 @@ public func idt_decision_free(_ d: UnsafeMutablePointer<idt_decision>?) {
     free(v.page)
     free(v.content_type)
     free(v.log_message)
-    for (list, count) in [(v.headers, v.headers_count), (v.env, v.env_count)] {
+    for (list, count) in [(v.headers, v.headers_count), (v.env, v.env_count), (v.claims, v.claims_count)] {
         guard let list else { continue }
         for i in 0..<count {
             free(list[i].name)

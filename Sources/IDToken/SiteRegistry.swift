@@ -7,6 +7,19 @@ import IDTokenCore
 /// not a lock, is what makes the unsynchronised global safe — and it keeps a lock off every request.
 enum SiteRegistry {
     nonisolated(unsafe) static var sites: [Site] = []
+    /// Per-directory blocks, registered while Apache reads the configuration (same discipline).
+    nonisolated(unsafe) static var dirs: [DirConfig] = []
+
+    static func dir(_ handles: UnsafePointer<Int32>?, count: Int) -> DirConfig {
+        guard let handles, count > 0 else { return DirConfig() }
+        var blocks = [DirConfig]()
+        blocks.reserveCapacity(count)
+        for i in 0..<count {
+            let h = Int(handles[i])
+            if h >= 0 && h < dirs.count { blocks.append(dirs[h]) }
+        }
+        return blocks.count == 1 ? blocks[0] : DirConfig.overlaid(blocks)
+    }
 
     static func site(_ handle: Int32) -> Site? {
         let i = Int(handle)

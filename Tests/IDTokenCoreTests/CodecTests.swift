@@ -4,7 +4,7 @@ import Testing
 @Suite struct CodecTests {
     @Test func sessionRoundTripAndTruncation() throws {
         let s = Session(subject: "alice", issuer: "https://op", createdAt: 1, expiresAt: 2,
-                        claims: [("email", "a@example.org"), ("name", "Alice Ä")])
+                        claims: [.init("email", "a@example.org"), .init("groups", "a,b", json: "[\"a\",\"b\"]")])
         let bytes = s.encoded()
         #expect(Session(decoding: bytes) == s)
         for n in 0..<bytes.count { #expect(Session(decoding: Array(bytes.prefix(n))) == nil) }
@@ -55,5 +55,6 @@ import Testing
                                          "n": .number(3), "o": .object(["k": .bool(true)])], delimiter: ",")
         #expect(flat.map(\.name) == ["groups", "n", "o", "sub"])
         #expect(flat.map(\.value) == ["a,b", "3", "{\"k\":true}", "x"])
+        #expect(flat.map(\.jsonValue) == ["[\"a\",\"b\"]", "3", "{\"k\":true}", "\"x\""])
     }
 }

@@ -33,6 +33,19 @@ public enum Directive: String, CaseIterable, Sendable {
     case claimsDrop = "IDTokenClaimsDrop"
     case logoutRedirectAllowed = "IDTokenLogoutRedirectAllowed"
     case logoutIDTokenHint = "IDTokenLogoutIDTokenHint"
+    case remoteUserClaim = "IDTokenRemoteUserClaim"
+    case claimDelimiter = "IDTokenClaimDelimiter"
+    // Per-directory:
+    case unauthAction = "IDTokenUnauthAction"
+    case passClaimsAs = "IDTokenPassClaimsAs"
+    case claimEncoding = "IDTokenClaimEncoding"
+    case passIDToken = "IDTokenPassIDToken"
+    case authRequestParams = "IDTokenAuthRequestParams"
+
+    /// Directives of <Location> and <Directory> blocks; the others belong to the server or a vhost.
+    public var isPerDirectory: Bool {
+        [.unauthAction, .passClaimsAs, .claimEncoding, .passIDToken, .authRequestParams].contains(self)
+    }
 
     /// Nil when the value is acceptable, else what is wrong with it. List directives are checked one
     /// word at a time (a quoted "a b" arrives from Apache as one word, and is split here).
@@ -114,6 +127,34 @@ public enum Directive: String, CaseIterable, Sendable {
                 return "must be an origin such as https://app.example.org (scheme, host and optional port, no path)"
             }
             return nil
+        case .remoteUserClaim:
+            let parts = value.split(separator: " ", maxSplits: 1)
+            guard let claim = parts.first, Self.isPrintable(String(claim), max: 256) else { return "takes a claim name and optionally a regular expression" }
+            if parts.count == 2 {
+                guard let regex = try? Regex(String(parts[1])) else { return "'\(Masking.printable(String(parts[1])))' is not a valid regular expression" }
+                _ = regex
+            }
+            return nil
+        case .claimDelimiter:
+            return !value.isEmpty && value.utf8.count <= 8 && Self.isPrintable(value, max: 8) ? nil : "must be 1 to 8 printable characters"
+        case .unauthAction:
+            return DirConfig.UnauthAction(rawValue: value.lowercased()) == nil ? "must be auth (log in), pass (optional login), 401 or 410" : nil
+        case .passClaimsAs:
+            return DirConfig.PassClaimsAs(rawValue: value.lowercased()) == nil ? "must be both, headers, environment or none" : nil
+        case .claimEncoding:
+            return DirConfig.ClaimEncoding(rawValue: value.lowercased()) == nil ? "must be none, base64url or latin1" : nil
+        case .passIDToken:
+            return DirConfig.PassIDToken(rawValue: value.lowercased()) == nil ? "must be off, payload or serialized" : nil
+        case .authRequestParams:
+            guard let eq = value.firstIndex(of: "="), eq != value.startIndex else {
+                return "takes name=value pairs such as prompt=login (got '\(Masking.printable(value))')"
+            }
+            let name = String(value[..<eq])
+            if DirConfig.reservedParameters.contains(name) { return "\(name) is set by the module itself" }
+            if name == "max_age", Self.seconds(String(value[value.index(after: eq)...]), in: 0...31_536_000) == nil {
+                return "max_age must be a number of seconds"
+            }
+            return Self.isPrintable(value, max: 1024) ? nil : "must be printable"
         case .httpTimeout:
             let words = value.split(separator: " ")
             let ok = (1...2).contains(words.count) && words.allSatisfy { Self.seconds(String($0), in: 1...120) != nil }

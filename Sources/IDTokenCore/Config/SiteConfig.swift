@@ -43,6 +43,9 @@ public struct SiteConfig: Sendable {
     /// Keep the raw ID token in the session to send as id_token_hint at logout (Okta requires it; it
     /// roughly doubles a cookie session's size).
     public var logoutIDTokenHint = true
+    /// REMOTE_USER from this claim instead of `sub`, optionally the first capture group of a pattern.
+    public var remoteUserClaim: String?
+    public var remoteUserPattern: String?
     /// The largest callback body read; a real form_post carries a token of a few KB.
     public var callbackBodyLimit = 64 * 1024
 
@@ -58,12 +61,16 @@ public struct SiteConfig: Sendable {
         public var defaultScheme: String
         public var defaultHost: String
         public var settings: [(String, String)]
+        /// The vhost's sections with AuthType IDToken; nil when unknown (tests).
+        public var protectedPaths: [String]?
 
-        public init(siteName: String, defaultScheme: String, defaultHost: String, settings: [(String, String)]) {
+        public init(siteName: String, defaultScheme: String, defaultHost: String, settings: [(String, String)],
+                    protectedPaths: [String]? = nil) {
             self.siteName = siteName
             self.defaultScheme = defaultScheme
             self.defaultHost = defaultHost
             self.settings = settings
+            self.protectedPaths = protectedPaths
         }
     }
 
@@ -71,7 +78,7 @@ public struct SiteConfig: Sendable {
     public static func make(_ input: Input) throws(ConfigError) -> (SiteConfig, warnings: [String]) {
         var values = [Directive: String]()
         for (name, value) in input.settings {
-            guard let d = Directive(rawValue: name) else { throw .invalid("unknown directive \(name)") }
+            guard let d = Directive(rawValue: name), !d.isPerDirectory else { throw .invalid("\(name) is not a server directive") }
             if let problem = d.check(value) { throw .invalid("\(name): \(problem)") }
             values[d] = value
         }
@@ -90,6 +97,12 @@ public struct SiteConfig: Sendable {
         }
         let redirectURI: RedirectURI
         do { redirectURI = try RedirectURI(redirect) } catch { throw .invalid("IDTokenRedirectURI: \(error.message)") }
+        // The callback only reaches the module inside a location it protects (mod_auth_openidc's most
+        // asked-about setup mistake): say so now rather than answer the provider's POST with a 404.
+        if let paths = input.protectedPaths, !paths.isEmpty,
+           !paths.contains(where: { Self.path(redirectURI.path, isInside: $0) }) {
+            throw .invalid("IDTokenRedirectURI \(redirectURI.path) is outside every location with AuthType IDToken (\(paths.joined(separator: ", "))): the provider's POST would never reach the module. Put it inside one.")
+        }
         let (keys, keyWarning) = try SessionKeys.load(path: keyFile)
         if let keyWarning { warnings.append(keyWarning) }
 
@@ -122,6 +135,12 @@ public struct SiteConfig: Sendable {
         if let v = seconds(.sessionRefreshInterval) { config.sessionRefreshInterval = v }
         config.sessionCapToTokenExpiry = values[.sessionCapToTokenExpiry]?.lowercased() == "on"
         config.logoutIDTokenHint = values[.logoutIDTokenHint]?.lowercased() != "off"
+        if let v = values[.remoteUserClaim] {
+            let parts = v.split(separator: " ", maxSplits: 1).map(String.init)
+            config.remoteUserClaim = parts.first
+            config.remoteUserPattern = parts.count == 2 ? parts[1] : nil
+        }
+        if let v = values[.claimDelimiter] { config.claimDelimiter = v }
         if let v = values[.cookiePath] { config.cookiePath = v }
         config.cookieDomain = values[.cookieDomain]
         if let v = values[.cookieSameSite] {
@@ -153,6 +172,13 @@ public struct SiteConfig: Sendable {
         return (config, warnings)
     }
 
+    /// Whether a URL path lies inside a <Location> path (the same segment rules as Apache's prefix match).
+    static func path(_ path: String, isInside location: String) -> Bool {
+        if location == "/" || path == location { return true }
+        let base = location.hasSuffix("/") ? location : location + "/"
+        return path.hasPrefix(base)
+    }
+
     /// The scope always holds `openid` (without it the request is plain OAuth and no ID token comes).
     static func normalizedScope(_ scope: String?) -> String {
         let words = (scope ?? defaultScope).split(separator: " ").map(String.init)
@@ -169,6 +195,7 @@ public enum SessionStoreKind: Sendable {
 
 extension Directive {
     var isList: Bool {
-        [.scope, .signatureAlgorithms, .trustedAudiences, .claimsKeep, .claimsDrop, .logoutRedirectAllowed].contains(self)
+        [.scope, .signatureAlgorithms, .trustedAudiences, .claimsKeep, .claimsDrop, .logoutRedirectAllowed,
+         .authRequestParams].contains(self)
     }
 }

@@ -8,18 +8,24 @@ struct AuthorizationRequest {
     let state: String
     let nonce: String
     var maxAge: Int64? = nil
+    /// The location's extra parameters (IDTokenAuthRequestParams); `scope` ones add to the scope.
+    var extra: [(String, String)] = []
 
     var parameters: [(String, String)] {
+        let extraScopes = extra.filter { $0.0 == "scope" }.flatMap { $0.1.split(separator: " ").map(String.init) }
+        var words = scope.split(separator: " ").map(String.init)
+        for w in extraScopes where !words.contains(w) { words.append(w) }
         var p = [
             ("response_type", "id_token"),
             ("response_mode", "form_post"),
             ("client_id", clientID),
             ("redirect_uri", redirectURI),
-            ("scope", scope),
+            ("scope", words.joined(separator: " ")),
             ("state", state),
             ("nonce", nonce),
         ]
         if let maxAge { p.append(("max_age", String(maxAge))) }
+        p += extra.filter { $0.0 != "scope" && $0.0 != "max_age" }
         return p
     }
 

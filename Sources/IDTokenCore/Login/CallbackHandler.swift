@@ -41,9 +41,12 @@ enum CallbackHandler {
             try markUsed(login, request: request, site: site, now: now)
             var expiresAt = now + config.sessionLifetime
             if config.sessionCapToTokenExpiry { expiresAt = min(expiresAt, validated.expiresAt) }
+            guard let remoteUser = RemoteUser.derive(validated, config: config) else {
+                throw .remoteUserClaimMissing(config.remoteUserClaim ?? "sub")
+            }
             let session = Session(subject: validated.subject, issuer: validated.issuer, createdAt: now, expiresAt: expiresAt,
                                   sid: validated.claims["sid"]?.stringValue,
-                                  idToken: config.logoutIDTokenHint ? token : "",
+                                  idToken: config.logoutIDTokenHint ? token : "", remoteUser: remoteUser,
                                   claims: ClaimsForApp.flatten(validated.claims, delimiter: config.claimDelimiter,
                                                                keep: config.claimsKeep, drop: config.claimsDrop))
             let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
@@ -88,7 +91,7 @@ enum CallbackHandler {
             let expect = TokenExpectations(issuer: IssuerRule(issuer: metadata.issuer), clientID: config.clientID,
                                            trustedAudiences: config.trustedAudiences, nonce: login.nonce,
                                            loginStartedAt: login.createdAt, allowedAlgorithms: config.allowedAlgorithms,
-                                           clientSecret: config.clientSecret, maxAge: config.maxAge, clockSkew: config.clockSkew)
+                                           clientSecret: config.clientSecret, maxAge: login.maxAge, clockSkew: config.clockSkew)
             return try IDTokenValidator.validate(token, keys: keys, expect: expect, now: now)
         } catch let e as TokenError {
             throw .invalidToken(e)

@@ -16,6 +16,7 @@ enum LoginError: Error, Equatable {
     case replayed
     case storeFailed
     case logoutReturnRefused(String)
+    case remoteUserClaimMissing(String)
     case invalidToken(TokenError)
     case provider(ProviderError)
 
@@ -23,7 +24,7 @@ enum LoginError: Error, Equatable {
         switch self {
         case .callbackNotPost: return 405
         case .bodyTooLarge: return 413
-        case .providerError, .invalidToken: return 401
+        case .providerError, .invalidToken, .remoteUserClaimMissing: return 401
         case .provider(let e): return e.status
         case .storeFailed: return 503
         default: return 400
@@ -44,7 +45,7 @@ enum LoginError: Error, Equatable {
             return "invalid_state"
         case .storeFailed:
             return "temporarily_unavailable"
-        case .invalidToken:
+        case .invalidToken, .remoteUserClaimMissing:
             return "invalid_token"
         case .provider:
             return "provider_unavailable"
@@ -58,7 +59,7 @@ enum LoginError: Error, Equatable {
             return "This login attempt expired or was started in another browser. Please try again."
         case .providerError:
             return "The identity provider did not log you in."
-        case .invalidToken, .stateMismatch, .replayed:
+        case .invalidToken, .stateMismatch, .replayed, .remoteUserClaimMissing:
             return "The login response could not be verified."
         case .storeFailed:
             return "The login cannot be completed right now. Please try again in a moment."
@@ -88,6 +89,7 @@ enum LoginError: Error, Equatable {
         case .stateExpired(let age): return "state expired: the login took \(age) s"
         case .stateMismatch: return "state mismatch between the response and the state cookie"
         case .logoutReturnRefused(let url): return "logout refused: the return URL '\(url)' is neither a path of this site nor on an origin allowed by IDTokenLogoutRedirectAllowed"
+        case .remoteUserClaimMissing(let claim): return "the ID token has no usable '\(Masking.printable(claim))' claim for REMOTE_USER (IDTokenRemoteUserClaim)"
         case .replayed: return "login response replayed: its nonce was already used for a login"
         case .storeFailed: return "the shared store (IDTokenCache) failed while marking the login response as used; refused (fail closed)"
         case .invalidToken(let e): return "ID token refused: " + e.logDescription

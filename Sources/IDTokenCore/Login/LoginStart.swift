@@ -2,6 +2,17 @@
 enum LoginStart {
     static func begin<R: RandomNumberGenerator>(_ request: AuthRequest, site: Site, now: Int64, rng: inout R) -> Decision {
         let config = site.config
+        switch request.dir.unauthAction ?? .auth {
+        case .auth: break
+        case .pass:
+            return .pass(Decision.Pass(remoteUser: nil, headers: [], env: []))
+        case .unauthorized:
+            return .respond(ErrorPage.response(status: 401, code: "login_required", message: "You are not logged in.",
+                                               setCookies: [], log: nil))
+        case .gone:
+            return .respond(ErrorPage.response(status: 410, code: "login_required", message: "You are not logged in.",
+                                               setCookies: [], log: nil))
+        }
         // A script's request cannot follow a login page; answering 401 also keeps background polling
         // from piling up a state cookie per request.
         guard request.isNavigation else {
@@ -17,14 +28,17 @@ enum LoginStart {
         }
         // Only the path and query are kept, so the redirect after login cannot leave this site.
         let returnTo = request.target.hasPrefix("/") && !request.target.hasPrefix("//") ? request.target : "/"
-        let login = LoginState.start(returnTo: returnTo, now: now, using: &rng)
+        let extra = request.dir.authRequestParameters ?? []
+        let maxAge = extra.last { $0.0 == "max_age" }.flatMap { Int64($0.1) } ?? config.maxAge
+        let login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, using: &rng)
         guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: config.cookieContext) else {
             return .respond(ErrorPage.response(status: 500, code: "internal_error", message: "The login could not be started.",
                                                setCookies: [], log: .init(level: .error, message: "sealing the state cookie failed")))
         }
         let auth = AuthorizationRequest(endpoint: metadata.authorizationEndpoint, clientID: config.clientID,
                                         redirectURI: config.redirectURI.url(scheme: request.scheme, host: request.host),
-                                        scope: config.scope, state: login.state, nonce: login.nonce, maxAge: config.maxAge)
+                                        scope: config.scope, state: login.state, nonce: login.nonce, maxAge: maxAge,
+                                        extra: extra)
         var cookies = staleStateCookies(request, config: config, now: now).map { stateCookie($0, value: "", maxAge: 0) }
         // The browser keeps the cookie a minute past the state's lifetime, so a login that took too long
         // is reported as expired (with its own message) rather than as a missing cookie.

@@ -7,6 +7,8 @@ struct LoginState: Equatable {
     /// after login can only lead back into this site.
     var returnTo: String
     var createdAt: Int64
+    /// The max_age this login asked for (server-wide or the location's), which auth_time must meet.
+    var maxAge: Int64?
 
     static let cookiePrefix = "idtoken_state_"
     /// Characters of the state value that name its cookie, so parallel logins (two tabs) do not
@@ -19,7 +21,7 @@ struct LoginState: Equatable {
         cookiePrefix + String(state.prefix(cookieNameLength))
     }
 
-    private static let format: UInt8 = 1
+    private static let format: UInt8 = 2
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
@@ -28,26 +30,28 @@ struct LoginState: Equatable {
         w.string(state)
         w.string(nonce)
         w.string(returnTo)
+        w.i64(maxAge ?? -1)
         return w.bytes
     }
 
-    init(state: String, nonce: String, returnTo: String, createdAt: Int64) {
+    init(state: String, nonce: String, returnTo: String, createdAt: Int64, maxAge: Int64? = nil) {
         self.state = state
         self.nonce = nonce
         self.returnTo = returnTo
         self.createdAt = createdAt
+        self.maxAge = maxAge
     }
 
     init?(decoding bytes: [UInt8]) {
         var r = ByteReader(bytes)
         guard r.u8() == Self.format, let created = r.i64(), let state = r.string(), let nonce = r.string(),
-              let returnTo = r.string(), r.isAtEnd else { return nil }
-        self.init(state: state, nonce: nonce, returnTo: returnTo, createdAt: created)
+              let returnTo = r.string(), let maxAge = r.i64(), r.isAtEnd else { return nil }
+        self.init(state: state, nonce: nonce, returnTo: returnTo, createdAt: created, maxAge: maxAge >= 0 ? maxAge : nil)
     }
 
     /// A fresh login: 256-bit random state and nonce, unguessable and single-use.
-    static func start<R: RandomNumberGenerator>(returnTo: String, now: Int64, using rng: inout R) -> LoginState {
-        LoginState(state: randomToken(using: &rng), nonce: randomToken(using: &rng), returnTo: returnTo, createdAt: now)
+    static func start<R: RandomNumberGenerator>(returnTo: String, now: Int64, maxAge: Int64?, using rng: inout R) -> LoginState {
+        LoginState(state: randomToken(using: &rng), nonce: randomToken(using: &rng), returnTo: returnTo, createdAt: now, maxAge: maxAge)
     }
 
     static func randomToken<R: RandomNumberGenerator>(using rng: inout R) -> String {

@@ -16,11 +16,13 @@ public struct AuthRequest {
     public var bodyTooLarge = false
     /// The server's shared store, when Apache has one.
     public var store: (any SharedStore)?
+    /// The settings of the <Location>/<Directory> blocks that apply, overlaid.
+    public var dir = DirConfig()
 
     public init(method: String, scheme: String, host: String, target: String, cookie: String? = nil,
                 contentType: String? = nil, accept: String? = nil, secFetchMode: String? = nil,
                 secFetchDest: String? = nil, xRequestedWith: String? = nil, body: [UInt8]? = nil,
-                bodyTooLarge: Bool = false, store: (any SharedStore)? = nil) {
+                bodyTooLarge: Bool = false, store: (any SharedStore)? = nil, dir: DirConfig = DirConfig()) {
         self.method = method
         self.scheme = scheme
         self.host = host
@@ -34,6 +36,7 @@ public struct AuthRequest {
         self.body = body
         self.bodyTooLarge = bodyTooLarge
         self.store = store
+        self.dir = dir
     }
 
     var path: Substring { target.prefix { $0 != "?" } }

@@ -11,11 +11,21 @@ enum ClaimsForApp {
     ]
 
     static func flatten(_ claims: [String: JSONValue], delimiter: String, keep: Set<String>? = nil,
-                        drop: Set<String> = []) -> [(name: String, value: String)] {
+                        drop: Set<String> = []) -> [Session.Claim] {
         claims.keys.sorted().compactMap { name in
             guard !protocolClaims.contains(name), keep?.contains(name) ?? true, !drop.contains(name),
                   let value = claims[name] else { return nil }
-            return (name, cleanValue(value.flattened(delimiter: delimiter)))
+            let flat = cleanValue(value.flattened(delimiter: delimiter))
+            if case .string = value { return Session.Claim(name, flat) }
+            return Session.Claim(name, flat, json: value.compactJSON)
+        }
+    }
+
+    /// A value as the location asks it to be passed.
+    static func encode(_ value: String, _ encoding: DirConfig.ClaimEncoding) -> String {
+        switch encoding {
+        case .none, .latin1: return value // latin1 is applied when the bytes are handed to Apache
+        case .base64url: return Base64URL.encode(Array(value.utf8))
         }
     }
 
@@ -34,5 +44,21 @@ enum ClaimsForApp {
 
     private static func isAlphanumeric(_ u: Unicode.Scalar) -> Bool {
         (u >= "a" && u <= "z") || (u >= "A" && u <= "Z") || (u >= "0" && u <= "9")
+    }
+
+    /// The ID token itself, when a location asks for it: as it was sent (`serialized`) or its JSON
+    /// payload. Needs the token kept in the session (IDTokenLogoutIDTokenHint On, the default).
+    static func idTokenForApp(_ token: String, _ mode: DirConfig.PassIDToken) -> (header: String, env: String, value: String)? {
+        guard !token.isEmpty else { return nil }
+        switch mode {
+        case .off:
+            return nil
+        case .serialized:
+            return ("IDToken-Token", "IDTOKEN_TOKEN", token)
+        case .payload:
+            let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 3, let payload = Base64URL.decode(parts[1]) else { return nil }
+            return ("IDToken-Payload", "IDTOKEN_PAYLOAD", cleanValue(String(decoding: payload, as: UTF8.self)))
+        }
     }
 }

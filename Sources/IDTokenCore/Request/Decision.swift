@@ -9,10 +9,15 @@ public enum Decision: Sendable {
     case respond(Response)
 
     public struct Pass: Sendable {
-        public var remoteUser: String
+        /// Nil: let the request through without identity (IDTokenUnauthAction pass).
+        public var remoteUser: String?
         public var headers: [(String, String)]
         public var env: [(String, String)]
         public var setCookies: [String] = []
+        /// Claim name and JSON, for `Require idtoken-claim`.
+        public var claims: [(String, String)] = []
+        /// Header and environment values go to Apache as ISO-8859-1 bytes.
+        public var latin1 = false
     }
 
     public struct Redirect: Sendable {

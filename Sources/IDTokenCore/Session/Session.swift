@@ -13,17 +13,35 @@ struct Session: Equatable {
     var sid: String?
     /// The raw ID token, sent back as id_token_hint at logout (several providers require it).
     var idToken: String
-    /// Claim name and flattened value, in a stable order.
-    var claims: [(name: String, value: String)]
+    /// What REMOTE_USER is set to: `sub`, or the claim IDTokenRemoteUserClaim names.
+    var remoteUser: String
+    /// Claim name, flattened value (for headers and environment) and, for claims that are not plain
+    /// strings, the JSON (for `Require idtoken-claim` on arrays and nested members), in a stable order.
+    var claims: [Claim]
+
+    struct Claim: Equatable {
+        var name: String
+        var value: String
+        var json: String?
+
+        init(_ name: String, _ value: String, json: String? = nil) {
+            self.name = name
+            self.value = value
+            self.json = json
+        }
+
+        /// The claim as JSON, for authorization.
+        var jsonValue: String { json ?? JSONValue.quote(value) }
+    }
 
     static func == (a: Session, b: Session) -> Bool {
         a.subject == b.subject && a.issuer == b.issuer && a.createdAt == b.createdAt && a.expiresAt == b.expiresAt
-            && a.refreshedAt == b.refreshedAt && a.sid == b.sid && a.idToken == b.idToken
-            && a.claims.elementsEqual(b.claims) { $0.name == $1.name && $0.value == $1.value }
+            && a.refreshedAt == b.refreshedAt && a.sid == b.sid && a.idToken == b.idToken && a.remoteUser == b.remoteUser
+            && a.claims == b.claims
     }
 
     init(subject: String, issuer: String, createdAt: Int64, expiresAt: Int64, refreshedAt: Int64? = nil,
-         sid: String? = nil, idToken: String = "", claims: [(name: String, value: String)]) {
+         sid: String? = nil, idToken: String = "", remoteUser: String? = nil, claims: [Claim]) {
         self.subject = subject
         self.issuer = issuer
         self.createdAt = createdAt
@@ -31,6 +49,7 @@ struct Session: Equatable {
         self.refreshedAt = refreshedAt ?? createdAt
         self.sid = sid
         self.idToken = idToken
+        self.remoteUser = remoteUser ?? subject
         self.claims = claims
     }
 
@@ -39,7 +58,7 @@ struct Session: Equatable {
         now < expiresAt && (idleTimeout == 0 || now - refreshedAt <= idleTimeout)
     }
 
-    private static let format: UInt8 = 2
+    private static let format: UInt8 = 3
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
@@ -51,10 +70,12 @@ struct Session: Equatable {
         w.string(issuer)
         w.string(sid ?? "")
         w.string(idToken)
+        w.string(remoteUser)
         w.i64(Int64(claims.count))
         for c in claims {
             w.string(c.name)
             w.string(c.value)
+            w.string(c.json ?? "")
         }
         return w.bytes
     }
@@ -63,14 +84,14 @@ struct Session: Equatable {
         var r = ByteReader(bytes)
         guard r.u8() == Self.format, let created = r.i64(), let expires = r.i64(), let refreshed = r.i64(),
               let subject = r.string(), let issuer = r.string(), let sid = r.string(), let idToken = r.string(),
-              let count = r.i64(), count >= 0, count <= 10_000 else { return nil }
-        var claims = [(name: String, value: String)]()
+              let remoteUser = r.string(), let count = r.i64(), count >= 0, count <= 10_000 else { return nil }
+        var claims = [Claim]()
         for _ in 0..<count {
-            guard let n = r.string(), let v = r.string() else { return nil }
-            claims.append((n, v))
+            guard let n = r.string(), let v = r.string(), let j = r.string() else { return nil }
+            claims.append(Claim(n, v, json: j.isEmpty ? nil : j))
         }
         guard r.isAtEnd else { return nil }
         self.init(subject: subject, issuer: issuer, createdAt: created, expiresAt: expires, refreshedAt: refreshed,
-                  sid: sid.isEmpty ? nil : sid, idToken: idToken, claims: claims)
+                  sid: sid.isEmpty ? nil : sid, idToken: idToken, remoteUser: remoteUser, claims: claims)
     }
 }

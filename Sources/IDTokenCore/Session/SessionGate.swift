@@ -15,13 +15,25 @@ enum SessionGate {
             setCookies = jar.save(loaded.session, id: loaded.id, now: now) ?? []
         }
         let session = loaded.session
-        var headers = [(String, String)](), env = [(String, String)]()
-        headers.reserveCapacity(session.claims.count)
-        env.reserveCapacity(session.claims.count)
+        let dir = request.dir
+        let passAs = dir.passClaimsAs ?? .both
+        let encoding = dir.claimEncoding ?? .none
+        let toHeaders = passAs == .both || passAs == .headers, toEnv = passAs == .both || passAs == .environment
+        var headers = [(String, String)](), env = [(String, String)](), claims = [(String, String)]()
+        headers.reserveCapacity(toHeaders ? session.claims.count + 1 : 0)
+        env.reserveCapacity(toEnv ? session.claims.count + 1 : 0)
+        claims.reserveCapacity(session.claims.count)
         for claim in session.claims {
-            headers.append((ClaimsForApp.headerName(claim.name), claim.value))
-            env.append((ClaimsForApp.envName(claim.name), claim.value))
+            let value = ClaimsForApp.encode(claim.value, encoding)
+            if toHeaders { headers.append((ClaimsForApp.headerName(claim.name), value)) }
+            if toEnv { env.append((ClaimsForApp.envName(claim.name), value)) }
+            claims.append((claim.name, claim.jsonValue))
         }
-        return Decision.Pass(remoteUser: session.subject, headers: headers, env: env, setCookies: setCookies)
+        if let idToken = ClaimsForApp.idTokenForApp(session.idToken, dir.passIDToken ?? .off) {
+            if toHeaders { headers.append((idToken.header, idToken.value)) }
+            if toEnv { env.append((idToken.env, idToken.value)) }
+        }
+        return Decision.Pass(remoteUser: session.remoteUser, headers: headers, env: env, setCookies: setCookies,
+                             claims: claims, latin1: encoding == .latin1)
     }
 }
