@@ -4,7 +4,7 @@
 set -euo pipefail
 
 debs=(make gcc apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libcurl4-openssl-dev
-      chromium chromium-driver curl python3 python3-pip)
+      chromium chromium-driver curl python3 python3-pip redis-server)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -13,7 +13,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  # policy-rc.d keeps the package scripts from starting a system Apache on port 80.
+  # policy-rc.d keeps the package scripts from starting a system Apache on port 80. A system
+  # redis-server, where one starts, is not used: the tests start their own on a free port.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

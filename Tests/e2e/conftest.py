@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness import Apache, Browser, Provider
+from harness import Apache, Browser, Provider, Redis
 
 # ---------------------------------------------------------------------------------------------------
 # The demo provider
@@ -74,6 +74,26 @@ def apache_factory():
         a.cleanup()
         if a in _running:
             _running.remove(a)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Redis, the store several Apache servers share in cache mode
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """redis-server --save "" --appendonly no --bind 127.0.0.1 --port <free>, for the whole run."""
+    r = Redis()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def redis(redis_server):
+    """The session's Redis, emptied before the test."""
+    redis_server.flushall()
+    yield redis_server
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 and an independent JWS verifier (the tests never reuse the provider's own signing code to check it)."""
 
 import base64
+import copy
 import http.cookiejar
 import ipaddress
 import json
@@ -126,6 +127,11 @@ class Provider:
     def mint(self, **body):
         return self.control("mint", body)["id_token"]
 
+    def backchannel_logout(self, uri, **body):
+        """The provider POSTs a Logout Token to `uri`: {"status", "body", "headers", "logout_token"}.
+        body: sid, sub, forge, alg, extra_claims, remove_claims, header (see demo/provider/README.md)."""
+        return self.control("backchannel_logout", dict(body, uri=uri))
+
     def stats(self):
         r = requests.get(self.url("/_test/stats"), timeout=5)
         r.raise_for_status()
@@ -172,10 +178,11 @@ class Apache:
     """One httpd with a generated configuration in a fresh folder under /tmp.
 
     `directives` replaces the module's settings block (None: the standard one for `provider`);
-    `extra` is appended to the configuration."""
+    `extra` is appended to the configuration. `key_file`: copy that session key file instead of
+    making a new key (servers that must accept each other's cookies)."""
 
     def __init__(self, discovery_url, *, client_id="test-client", directives=None, extra="", port=None,
-                 write_key=True):
+                 write_key=True, key_file=None):
         self.folder = Path(tempfile.mkdtemp(prefix="e2e-httpd-"))
         os.chmod(self.folder, 0o755)
         self.port = port or free_port()
@@ -186,7 +193,11 @@ class Apache:
         self.pid_file = self.folder / "httpd.pid"
         self.log_file = self.folder / "error.log"
         self.pid = None
-        if write_key:
+        if key_file is not None:
+            fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(Path(key_file).read_text())
+        elif write_key:
             fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
@@ -389,6 +400,113 @@ def pid_alive(pid: int) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Redis (Debian's redis-server), the store that several Apache servers share in cache mode
+# ---------------------------------------------------------------------------------------------------
+
+REDIS_SERVER = "/usr/bin/redis-server"
+SOCACHE_REDIS = "LoadModule socache_redis_module %s" % (APACHE_MODULES / "mod_socache_redis.so")
+
+
+class RedisError(Exception):
+    pass
+
+
+class Redis:
+    """redis-server in the foreground on a free port of 127.0.0.1, nothing saved to disk, and a
+    minimal RESP client for what the tests look at (PING, DBSIZE, KEYS, FLUSHALL)."""
+
+    def __init__(self):
+        if not os.path.exists(REDIS_SERVER):
+            raise RuntimeError("%s does not exist: install redis-server (scripts/install-deps.sh)" % REDIS_SERVER)
+        self.folder = Path(tempfile.mkdtemp(prefix="e2e-redis-"))
+        self.port = free_port()
+        log = open(self.folder / "redis.log", "wb")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--save", "", "--appendonly", "no", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--daemonize", "no", "--dir", str(self.folder)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        try:
+            wait_for(self._pong, 20, "redis-server to answer PING on port %d" % self.port)
+        except Exception:
+            self.stop()
+            raise
+
+    def _pong(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("redis-server exited with %s:\n%s" % (
+                self.proc.returncode, (self.folder / "redis.log").read_text(errors="replace")))
+        try:
+            return self.command("PING") == "PONG"
+        except (OSError, RedisError):
+            return False
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def command(self, *args):
+        """One command; the decoded reply (bytes for bulk strings, lists for arrays)."""
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(out)
+            reader = sock.makefile("rb")
+            return self._reply(reader)
+
+    def _reply(self, reader):
+        line = reader.readline()
+        if not line.endswith(b"\r\n"):
+            raise RedisError("truncated reply %r" % line)
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RedisError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = reader.read(n + 2)
+            return data[:-2]
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply(reader) for _ in range(n)]
+        raise RedisError("unexpected reply %r" % line)
+
+    def keys(self) -> set:
+        return set(self.command("KEYS", "*"))
+
+    def flushall(self):
+        assert self.command("FLUSHALL") == "OK"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def cache_mode(redis=None, *more) -> str:
+    """Configuration lines for sessions kept in the shared store (IDTokenSessionStore cache): in the
+    given Redis (mod_socache_redis), else in the default shmcb of this one server."""
+    lines = []
+    if redis is not None:
+        lines += [SOCACHE_REDIS, "IDTokenCache redis:%s" % redis.address]
+    lines.append("IDTokenSessionStore cache")
+    lines += list(more)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
 # A browser-like HTTP client
 # ---------------------------------------------------------------------------------------------------
 
@@ -540,6 +658,33 @@ class Browser:
 
     def cookie_names(self):
         return {c.name for c in self.session.cookies}
+
+    def clone(self):
+        """A new Browser holding copies of this one's cookies now (an attacker's copy, a second
+        tab restored from a backup): later changes to either do not reach the other."""
+        other = Browser()
+        for c in self.session.cookies:
+            other.session.cookies.set_cookie(copy.copy(c))
+        return other
+
+
+# Requests a script makes (fetch/XHR): each of these alone must get a 401, never a login redirect.
+XHR_HEADERS = [
+    {"Accept": "application/json"},
+    {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"},
+    {"X-Requested-With": "XMLHttpRequest"},
+]
+
+
+def session_cookie_headers(response, name="idtoken_session") -> list:
+    """The Set-Cookie headers of a response for the session cookie and its chunks (`name`, `name_0`..)."""
+    rx = re.compile(r"^%s(_\d+)?$" % re.escape(name))
+    return [c for c in set_cookies(response) if rx.match(c.name)]
+
+
+def logout_url(apache, return_to=None) -> str:
+    """The module's logout: the redirect URI with ?logout=<url-encoded return URL> (None: empty value)."""
+    return apache.url("/protected/callback?logout=" + urllib.parse.quote(return_to or "", safe=""))
 
 
 def form_fields(page: str) -> dict:

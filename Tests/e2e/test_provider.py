@@ -162,7 +162,7 @@ def test_login_page_without_auto_login():
 def test_controls_are_404_without_test_controls():
     p = Provider("--auto-login")
     try:
-        for path in ("/_test/config", "/_test/rotate", "/_test/mint", "/_test/reset"):
+        for path in ("/_test/config", "/_test/rotate", "/_test/mint", "/_test/reset", "/_test/backchannel_logout"):
             assert requests.post(p.url(path), json={}, timeout=5).status_code == 404
         assert requests.get(p.url("/_test/stats"), timeout=5).status_code == 404
         assert authorize(p).status_code == 200  # the provider itself works
@@ -249,10 +249,104 @@ def test_reset_clears_config_and_stats(provider):
     assert provider.stats()["authorize"] == 1
     provider.reset()
     assert provider.stats() == {"jwks": 0, "discovery": 0, "authorize": 0, "login": 0, "tokens": 0,
-                                "end_session": []}
+                                "end_session": [], "last_sid": None, "sids": [], "backchannel_logout": 0}
     header, claims, _, _ = jws_parts(dict(parse_form(authorize(provider).text)["fields"])["id_token"])
     assert header["alg"] == "RS256" and claims["sub"] == "alice-0001" and claims["exp"] > time.time()
 
 
 def test_quiet_by_default(provider_server):
     assert (provider_server.folder / "stderr").read_text() == ""
+
+
+def test_every_login_gets_its_own_sid(provider):
+    sids = []
+    for _ in range(3):
+        token = dict(parse_form(authorize(provider).text)["fields"])["id_token"]
+        claims = verify_jws(token, provider.jwks())
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", claims["sid"]), claims["sid"]
+        assert provider.stats()["last_sid"] == claims["sid"]
+        sids.append(claims["sid"])
+    assert len(set(sids)) == 3
+    assert provider.stats()["sids"] == sids
+    assert "sid" in provider.discovery()["claims_supported"]
+    assert provider.discovery()["backchannel_logout_session_supported"] is True
+    assert "sid" in jws_parts(provider.mint())[1]
+
+
+class _Receiver:
+    """A relying party's back-channel endpoint: records each POST and answers `status`."""
+
+    def __init__(self, status=200):
+        import http.server
+        import threading
+        received = self.received = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append((self.path, self.headers.get("Content-Type"), body.decode()))
+                self.send_response(status)
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/protected/callback" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_backchannel_logout_posts_a_logout_token(provider):
+    import urllib.parse as up
+    rp = _Receiver(status=200)
+    try:
+        result = provider.backchannel_logout(rp.url, sid="sid-123", sub="alice-0001")
+        assert result["status"] == 200 and result["body"] == "ok"
+        assert result["headers"]["cache-control"] == "no-store"
+        [(path, content_type, body)] = rp.received
+        assert path == "/protected/callback" and content_type == "application/x-www-form-urlencoded"
+        assert up.parse_qs(body) == {"logout_token": [result["logout_token"]]}
+        token = result["logout_token"]
+        header, claims, _, _ = jws_parts(token)
+        assert header == {"alg": "RS256", "kid": "rsa-1", "typ": "logout+jwt"}
+        assert verify_jws(token, provider.jwks()) == claims
+        now = time.time()
+        assert claims["iss"] == provider.issuer and claims["aud"] == "test-client"
+        assert now - 5 <= claims["iat"] <= now + 1 and claims["exp"] == claims["iat"] + 120
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", claims["jti"])
+        assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
+        assert claims["sid"] == "sid-123" and claims["sub"] == "alice-0001"
+        assert "nonce" not in claims
+        # Each token has its own jti; sid and sub only when given; extra and removed claims.
+        other = provider.backchannel_logout(rp.url, sub="bob-0001", alg="ES256", extra_claims={"nonce": "x"},
+                                            remove_claims=["events"])
+        h2, c2, _, _ = jws_parts(other["logout_token"])
+        assert h2["alg"] == "ES256" and h2["typ"] == "logout+jwt"
+        verify_jws(other["logout_token"], provider.jwks())
+        assert c2["jti"] != claims["jti"] and "sid" not in c2 and c2["sub"] == "bob-0001"
+        assert c2["nonce"] == "x" and "events" not in c2
+        forged = provider.backchannel_logout(rp.url, sid="s", forge=True)["logout_token"]
+        with pytest.raises(InvalidSignature):
+            verify_jws(forged, provider.jwks())
+        assert provider.stats()["backchannel_logout"] == 3
+    finally:
+        rp.close()
+
+
+def test_backchannel_logout_reports_the_relying_partys_answer(provider):
+    rp = _Receiver(status=400)
+    try:
+        assert provider.backchannel_logout(rp.url, sid="s")["status"] == 400
+    finally:
+        rp.close()
+    r = requests.post(provider.url("/_test/backchannel_logout"), json={"uri": "javascript:alert(1)"}, timeout=5)
+    assert r.status_code == 400
+    r = requests.post(provider.url("/_test/backchannel_logout"), json={"uri": rp.url, "sid": "s"}, timeout=10)
+    assert r.status_code == 502  # nobody listens any more

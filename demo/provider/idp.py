@@ -3,7 +3,9 @@
 
 It speaks the Implicit Flow with Form Post only (response_type=id_token, response_mode=form_post),
 signs ID tokens with RSA (RS*/PS*), EC (ES256/384/512) and Ed25519 (EdDSA) keys generated at start,
-and, with --test-controls, lets tests make it misbehave. Python 3 standard library + `cryptography`.
+gives every login a session id (`sid`), has an end_session_endpoint (RP-initiated logout), and, with
+--test-controls, lets tests make it misbehave and send back-channel logout tokens to a relying party.
+Python 3 standard library + `cryptography`.
 
     python3 demo/provider/idp.py --port 9000 [--host 127.0.0.1] [--issuer URL] [--client-id ID]
                                  [--redirect-uri URI ...] [--auto-login] [--test-controls] [--verbose]
@@ -20,7 +22,9 @@ import secrets
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import hashes
@@ -38,8 +42,15 @@ EC_ALGS = {"ES256": ("ec-256", ec.SECP256R1, hashes.SHA256, "P-256"),
 ALL_ALGS = RSA_ALGS + tuple(EC_ALGS) + ("EdDSA",)
 DIGESTS = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 
+# OpenID Connect Back-Channel Logout 1.0 §2.4: the one event a Logout Token carries.
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
 MISBEHAVIOURS = (None, "wrong_nonce", "expired", "bad_signature", "wrong_issuer", "wrong_audience",
                  "no_kid", "unknown_kid", "error_response", "missing_sub", "future_iat")
+
+
+def new_sid() -> str:
+    return secrets.token_urlsafe(16)
 
 
 def b64url(data: bytes) -> str:
@@ -168,7 +179,7 @@ class Provider:
         with self.lock:
             self.config = copy.deepcopy(DEFAULT_CONFIG)
             self.stats = {"jwks": 0, "discovery": 0, "authorize": 0, "login": 0, "tokens": 0,
-                          "end_session": []}
+                          "end_session": [], "last_sid": None, "sids": [], "backchannel_logout": 0}
             self.keys.reset()
 
     def count(self, what):
@@ -181,12 +192,14 @@ class Provider:
             "authorization_endpoint": self.issuer + "/authorize",
             "jwks_uri": self.issuer + "/jwks",
             "end_session_endpoint": self.issuer + "/end_session",
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
             "response_types_supported": ["id_token"],
             "response_modes_supported": ["form_post"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(ALL_ALGS),
             "scopes_supported": ["openid", "email", "profile", "groups"],
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email",
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "email",
                                  "email_verified", "name", "groups"],
             "grant_types_supported": ["implicit"],
         }
@@ -220,6 +233,9 @@ class Provider:
             return {"error": "access_denied", "error_description": "The user denied the request"}
         alg = config["alg"]
         claims = self.default_claims(config["username"] or username, nonce)
+        # A new session at the provider for every login: its id goes into the token (OpenID Connect
+        # Front-/Back-Channel Logout `sid`), so a test can later log exactly this session out.
+        claims["sid"] = new_sid()
         claims.update(config["extra_claims"] or {})
         kid, key = self.keys.for_alg(alg)
         header = {"alg": alg, "kid": kid, "typ": "JWT"}
@@ -243,7 +259,11 @@ class Provider:
         elif misbehave == "bad_signature":
             # A well-formed signature by a key of the same type that was never published.
             key = new_key("RSA" if alg in RSA_ALGS else alg)
-        self.count("tokens")
+        with self.lock:
+            self.stats["tokens"] += 1
+            if "sid" in claims:
+                self.stats["last_sid"] = claims["sid"]
+                self.stats["sids"].append(claims["sid"])
         return {"id_token": compact_jws(header, claims, alg, key)}
 
     def mint(self, body: dict) -> str:
@@ -252,6 +272,7 @@ class Provider:
         if alg not in ALL_ALGS and not body.get("unsigned"):
             raise ValueError("unsupported alg %r" % alg)
         claims = self.default_claims(body.get("username"), body.get("nonce"))
+        claims["sid"] = new_sid()
         claims.update(body.get("claims") or {})
         for name in body.get("remove_claims") or []:
             claims.pop(name, None)
@@ -271,6 +292,32 @@ class Provider:
                 header["kid"] = body["kid"]
         header.update(body.get("header") or {})
         return compact_jws(header, claims, alg, key, unsigned=bool(body.get("unsigned")))
+
+    def logout_token(self, body: dict) -> str:
+        """A Logout Token (OpenID Connect Back-Channel Logout 1.0 §2.4) for POST /_test/backchannel_logout:
+        header typ logout+jwt; iss, aud, iat, exp, jti, events, and the sid and/or sub given; then
+        `extra_claims` over them and `remove_claims` taken out, to make invalid ones."""
+        alg = body.get("alg") or "RS256"
+        if alg not in ALL_ALGS:
+            raise ValueError("unsupported alg %r" % alg)
+        now = int(time.time())
+        claims = {"iss": self.issuer, "aud": self.client_id, "iat": now, "exp": now + 120,
+                  "jti": secrets.token_urlsafe(16), "events": {BACKCHANNEL_LOGOUT_EVENT: {}}}
+        for name in ("sid", "sub"):
+            if body.get(name) is not None:
+                claims[name] = body[name]
+        extra = body.get("extra_claims") or {}
+        if not isinstance(extra, dict):
+            raise ValueError("extra_claims must be an object")
+        claims.update(extra)
+        for name in body.get("remove_claims") or []:
+            claims.pop(name, None)
+        kid, key = self.keys.for_alg(alg)
+        if body.get("forge"):
+            key = new_key("RSA" if alg in RSA_ALGS else alg)  # same type and kid, never published
+        header = {"alg": alg, "kid": kid, "typ": "logout+jwt"}
+        header.update(body.get("header") or {})
+        return compact_jws(header, claims, alg, key)
 
     def check_authorize(self, params: dict):
         """None when the authorization request is acceptable, else a message for the 400 page."""
@@ -352,6 +399,13 @@ def simple_page(title: str, message: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 # HTTP
 # ---------------------------------------------------------------------------------------------------
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A back-channel POST is answered, never redirected: a 3xx is reported as it is."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -476,6 +530,36 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(302, simple_page("Logged out", "Redirecting"), headers={"Location": target})
         self.send(200, simple_page("Logged out", "You are logged out of the demo provider."))
 
+    def backchannel_logout(self, body: dict):
+        """POST /_test/backchannel_logout: make a Logout Token and POST it to the relying party's
+        back-channel URI as a real provider does (§2.5: application/x-www-form-urlencoded
+        `logout_token=...`); answer with what the relying party said. The provider's lock is not held
+        while posting: the relying party may fetch /jwks meanwhile."""
+        p = self.provider
+        uri = body.get("uri")
+        parts = urllib.parse.urlsplit(uri or "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("uri must be the relying party's absolute http(s) back-channel logout URL")
+        with p.lock:
+            token = p.logout_token(body)
+            p.stats["backchannel_logout"] += 1
+        data = urllib.parse.urlencode({"logout_token": token}).encode("ascii")
+        request = urllib.request.Request(uri, data=data, method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Accept": "*/*", "User-Agent": "demo-idp/1"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect)
+        try:
+            with opener.open(request, timeout=15) as answer:
+                status, headers, text = answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as e:
+            status, headers, text = e.code, e.headers, e.read()
+        except OSError as e:
+            return self.send_json(502, {"error": "unreachable",
+                                        "error_description": "POST %s failed: %s" % (uri, e),
+                                        "logout_token": token})
+        return self.send_json(200, {"status": status, "body": text.decode("utf-8", "replace"),
+                                    "headers": {k.lower(): v for k, v in headers.items()},
+                                    "logout_token": token})
+
     def control(self, method, path):
         p = self.provider
         if path == "/_test/stats" and method == "GET":
@@ -514,6 +598,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_test/reset":
             p.reset()
             return self.send_json(200, {"reset": True})
+        if path == "/_test/backchannel_logout":
+            return self.backchannel_logout(body)
         self.send_json(404, {"error": "no such control"})
 
 

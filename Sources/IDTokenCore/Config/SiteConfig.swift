@@ -150,8 +150,10 @@ public struct SiteConfig: Sendable {
         config.claimsKeep = words(.claimsKeep)
         config.claimsDrop = words(.claimsDrop) ?? []
         config.logoutAllowedOrigins = Set((words(.logoutRedirectAllowed) ?? []).compactMap { URLParts($0)?.origin })
-        if config.sessionIdleTimeout > 0, config.sessionRefreshInterval >= config.sessionIdleTimeout {
-            throw .invalid("IDTokenSessionRefreshInterval (\(config.sessionRefreshInterval) s) must be shorter than IDTokenSessionIdleTimeout (\(config.sessionIdleTimeout) s), or active users would time out")
+        // An active user must be re-issued well within the idle timeout, or they would time out while
+        // using the site: a refresh interval too long for a short idle timeout is shortened.
+        if config.sessionIdleTimeout > 0, config.sessionRefreshInterval * 2 > config.sessionIdleTimeout {
+            config.sessionRefreshInterval = max(1, config.sessionIdleTimeout / 2)
         }
         if let timeouts = values[.httpTimeout]?.split(separator: " ").compactMap({ Int($0) }) {
             config.httpTotalTimeoutMs = (timeouts.first ?? 10) * 1000

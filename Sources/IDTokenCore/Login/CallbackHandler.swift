@@ -108,9 +108,9 @@ enum CallbackHandler {
     /// refuses the response anyway.
     private static func markUsed(_ login: LoginState, request: AuthRequest, site: Site, now: Int64) throws(LoginError) {
         let store: any SharedStore = request.store ?? site.localStore
-        let key = Array("idtoken:used:".utf8) + Array(site.config.cookieContext.utf8) + [0] + Array(login.nonce.utf8)
+        let key = SessionJar(config: site.config, request: request, store: store).storeKey("used", login.nonce)
         let expiresAt = login.createdAt + site.config.stateLifetime + site.config.clockSkew
-        switch store.add(key, [1], expiresAt: max(expiresAt, now + 1), now: now) {
+        switch store.add(key, [1], expiresAt: max(expiresAt, now + 2), now: now) {
         case .ok: return
         case .exists: throw .replayed
         case .error, .notFound: throw .storeFailed

@@ -85,9 +85,10 @@ struct SessionJar {
         config.sessionIdleTimeout > 0 ? min(session.expiresAt, now + config.sessionIdleTimeout) : session.expiresAt
     }
 
+    /// SameSite=None is honoured by browsers only with Secure, so it always gets it.
     private func cookie(_ name: String, _ value: String, maxAge: Int64? = nil) -> SetCookie {
         SetCookie(name: name, value: value, path: config.cookiePath, domain: config.cookieDomain, maxAge: maxAge,
-                  secure: request.isSecure, sameSite: config.cookieSameSite)
+                  secure: request.isSecure || config.cookieSameSite == .none, sameSite: config.cookieSameSite)
     }
 
     /// One cookie when it fits; else a marker cookie and numbered chunks sized with their attributes
@@ -153,8 +154,9 @@ struct SessionJar {
         _ = store.put(storeKey("sub", session.subject), Array(ids.joined(separator: "\n").utf8), expiresAt: lifetime, now: now)
     }
 
-    /// Store keys are hashed with the site's context: a dump of the store holds no cookie value, and two
-    /// sites sharing a store never see each other's entries.
+    /// Store keys are hashed with the site's context: a dump of the store holds no cookie value, two
+    /// sites sharing a store never see each other's entries, and every key is short (mod_socache_redis
+    /// and memcache refuse keys much over 100 bytes).
     func storeKey(_ kind: String, _ name: String) -> [UInt8] {
         let digest = SHA256.hash(data: Array((config.cookieContext + "\u{0}" + kind + "\u{0}" + name).utf8))
         return Array("idtoken:\(kind):".utf8) + Array(Base64URL.encode(digest).utf8)
