@@ -5,7 +5,10 @@
  * asks the core library (libIDToken, see CShim/include/idtoken.h) for an idt_decision and applies
  * it. What a login is, which cookies and headers mean what: all of that lives in the core. The
  * IDToken* directives are handed to the core as (name, value) pairs, checked by the core as they
- * are read; the module only knows their shape (one word, a list, one or two words).
+ * are read; the module only knows their shape (one word, a list, one or two words) and where they
+ * may appear. Those of a <Location>/<Directory> block are registered with the core as the block is
+ * read; a request carries the handles of the blocks that apply to it. `Require idtoken-claim` is
+ * checked and evaluated by the core too, against the claims kept from the request's login.
  *
  *   IDTokenDiscoveryURL   https://login.example.com/.well-known/openid-configuration
  *   IDTokenClientID       my-client
@@ -14,6 +17,10 @@
  *   <Location "/protected">
  *       AuthType IDToken
  *       Require valid-user
+ *   </Location>
+ *   <Location "/protected/admin">
+ *       IDTokenAuthRequestParams prompt=login
+ *       Require idtoken-claim groups:admins
  *   </Location>
  *
  * The core keeps single-use marks in a store shared by every process of the server: Apache's
@@ -34,7 +41,9 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "mod_auth.h"
 #include "mod_core.h"           /* ap_response_code_string() */
+#include "util_cfgtree.h"       /* ap_conftree */
 #include "util_mutex.h"
 
 #include "idtoken.h"
@@ -55,6 +64,23 @@ typedef struct {
      * every configuration pass, never merged: each virtual host is a site of its own. */
     int32_t site;
 } auth_idtoken_srv_conf;
+
+/* A <Location>/<Directory> block. Blocks are merged by the core, not here: the module only hands
+ * it the handles of the blocks a request falls in, outermost first. */
+typedef struct {
+    /* idt_setting of this block's own directives, as for a server. */
+    apr_array_header_t *settings;
+    /* int32_t: this block's newest handle from idt_dir_register (none without directives); after
+     * a merge, the enclosing blocks' handles followed by the inner one's. */
+    apr_array_header_t *handles;
+} auth_idtoken_dir_conf;
+
+/* What an authenticated IDT_PASS leaves for the rest of the request (request_config): the claims
+ * `Require idtoken-claim` is answered from, copied into r->pool. None for an anonymous pass. */
+typedef struct {
+    const idt_pair *claims;
+    size_t claims_count;
+} auth_idtoken_req_conf;
 
 /* The shared store. IDTokenCache is global, so like mod_authn_socache these are process-wide;
  * pre_config resets them at the start of each configuration pass. */
@@ -123,6 +149,38 @@ static void *merge_auth_idtoken_srv_config(apr_pool_t *p, void *basev, void *add
     return new;
 }
 
+static void *create_auth_idtoken_dir_config(apr_pool_t *p, char *dir)
+{
+    auth_idtoken_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    (void)dir;
+
+    conf->settings = apr_array_make(p, 2, sizeof(idt_setting));
+    conf->handles = apr_array_make(p, 1, sizeof(int32_t));
+    return conf;
+}
+
+static void *merge_auth_idtoken_dir_config(apr_pool_t *p, void *basev, void *addv)
+{
+    auth_idtoken_dir_conf *new = apr_palloc(p, sizeof(*new));
+    const auth_idtoken_dir_conf *add = addv;
+    const auth_idtoken_dir_conf *base = basev;
+
+    /* Parent first: the core applies the handles in order, so the inner block wins. Arrays are
+     * never changed once merged (a directive replaces its block's array), so they can be shared. */
+    if (base->handles->nelts == 0) {
+        new->handles = add->handles;
+    }
+    else if (add->handles->nelts == 0) {
+        new->handles = base->handles;
+    }
+    else {
+        new->handles = apr_array_append(p, base->handles, add->handles);
+    }
+    /* The core has each block's settings already; a merged configuration only needs handles. */
+    new->settings = add->settings;
+    return new;
+}
+
 /* NULL when the loaded library speaks our ABI. Checked by the directives too, since they call into
  * the library before check_config runs. */
 static const char *abi_mismatch(apr_pool_t *p)
@@ -185,25 +243,31 @@ static const char *set_value(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
-/* ITERATE: called once per word. Every line of the directive in one context adds to the same
- * list, which the core receives space-joined. */
+/* Every line of a list directive in one context adds to the same list, which the core receives
+ * space-joined. */
+static void append_word(apr_pool_t *p, apr_array_header_t *settings, const char *name,
+                        const char *word)
+{
+    idt_setting *setting = find_setting(settings, name);
+
+    if (setting == NULL) {
+        put_setting(settings, name, word);
+    }
+    else {
+        setting->value = apr_pstrcat(p, setting->value, " ", word, NULL);
+    }
+}
+
+/* ITERATE: called once per word. */
 static const char *add_word(cmd_parms *cmd, void *dummy, const char *word)
 {
-    apr_array_header_t *settings = srv_conf(cmd->server)->settings;
-    idt_setting *setting;
     const char *err;
     (void)dummy;
 
     if ((err = check_value(cmd, word)) != NULL) {
         return err;
     }
-    setting = find_setting(settings, cmd->cmd->name);
-    if (setting == NULL) {
-        put_setting(settings, cmd->cmd->name, word);
-    }
-    else {
-        setting->value = apr_pstrcat(cmd->pool, setting->value, " ", word, NULL);
-    }
+    append_word(cmd->pool, srv_conf(cmd->server)->settings, cmd->cmd->name, word);
     return NULL;
 }
 
@@ -219,6 +283,55 @@ static const char *set_words(cmd_parms *cmd, void *dummy, const char *first, con
     }
     put_setting(srv_conf(cmd->server)->settings, cmd->cmd->name, value);
     return NULL;
+}
+
+/* Hands the block's settings, as they stand after this directive, to the core. The newest handle
+ * covers every directive of the block read so far, so it is the block's only one. */
+static const char *register_block(cmd_parms *cmd, auth_idtoken_dir_conf *conf)
+{
+    char *error = NULL;
+    const char *msg;
+    int32_t handle;
+
+    handle = idt_dir_register((const idt_setting *)conf->settings->elts,
+                              (size_t)conf->settings->nelts, &error);
+    if (handle < 0) {
+        msg = apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name,
+                           error ? error : "the IDToken library refused the setting");
+        idt_free(error);
+        return msg;
+    }
+    idt_free(error);
+    /* A new array rather than the old one emptied: merged configurations may share the old. */
+    conf->handles = apr_array_make(cmd->pool, 1, sizeof(int32_t));
+    APR_ARRAY_PUSH(conf->handles, int32_t) = handle;
+    return NULL;
+}
+
+/* TAKE1 in a <Location>/<Directory> block. */
+static const char *set_dir_value(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    auth_idtoken_dir_conf *conf = dconf;
+    const char *err;
+
+    if ((err = check_value(cmd, arg)) != NULL) {
+        return err;
+    }
+    put_setting(conf->settings, cmd->cmd->name, arg);
+    return register_block(cmd, conf);
+}
+
+/* ITERATE in a <Location>/<Directory> block: once per word. */
+static const char *add_dir_word(cmd_parms *cmd, void *dconf, const char *word)
+{
+    auth_idtoken_dir_conf *conf = dconf;
+    const char *err;
+
+    if ((err = check_value(cmd, word)) != NULL) {
+        return err;
+    }
+    append_word(cmd->pool, conf->settings, cmd->cmd->name, word);
+    return register_block(cmd, conf);
 }
 
 /* IDTokenCache provider[:args] | none. The instance is created here, where a bad argument can still
@@ -322,6 +435,29 @@ static const command_rec auth_idtoken_cmds[] =
                   "On: keep the ID token to send as id_token_hint at logout; default On"),
     AP_INIT_TAKE12("IDTokenHTTPTimeout", set_words, NULL, RSRC_CONF,
                    "Seconds for a request to the provider: total [connect]; default 10 3"),
+    AP_INIT_TAKE12("IDTokenRemoteUserClaim", set_words, NULL, RSRC_CONF,
+                   "Claim that becomes the user name: claim [regex whose first group is the "
+                   "name]; default sub"),
+    AP_INIT_TAKE1("IDTokenClaimDelimiter", set_value, NULL, RSRC_CONF,
+                  "Separator between the values of a list claim passed to the application; "
+                  "default ,"),
+    /* Per directory: <Location>, <Directory>, <Files>, never .htaccess (the core registers a block
+     * at configuration time only). */
+    AP_INIT_TAKE1("IDTokenUnauthAction", set_dir_value, NULL, ACCESS_CONF,
+                  "Without a session: auth (log in at the provider), pass (let through without "
+                  "a user), 401 or 410; default auth"),
+    AP_INIT_TAKE1("IDTokenPassClaimsAs", set_dir_value, NULL, ACCESS_CONF,
+                  "How claims reach the application: both, headers, environment or none; "
+                  "default both"),
+    AP_INIT_TAKE1("IDTokenClaimEncoding", set_dir_value, NULL, ACCESS_CONF,
+                  "Encoding of claim values passed to the application: none, base64url or "
+                  "latin1; default none"),
+    AP_INIT_TAKE1("IDTokenPassIDToken", set_dir_value, NULL, ACCESS_CONF,
+                  "Pass the ID token to the application: off, payload or serialized; "
+                  "default off"),
+    AP_INIT_ITERATE("IDTokenAuthRequestParams", add_dir_word, NULL, ACCESS_CONF,
+                    "Extra parameters of the login request to the provider, name=value ... "
+                    "(e.g. prompt=login max_age=300); default: none"),
     AP_INIT_TAKE1("IDTokenCache", set_cache, NULL, RSRC_CONF,
                   "socache provider[:args] for single-use marks, or none; default shmcb when "
                   "mod_socache_shmcb is loaded, else none"),
@@ -383,14 +519,113 @@ static const char *server_default_host(apr_pool_t *p, const server_rec *s, int h
     return name;
 }
 
+/* Which <Location>/<Directory> blocks use AuthType IDToken. Since 2.4 AuthType belongs to
+ * mod_authn_core, whose per-directory struct is private (core_dir_config no longer has it), and
+ * since 2.4.13 it is an expression: mod_authn_core's optional function reads it, given a request.
+ * A constant needs nothing from the request but its configuration, so a stand-in request does;
+ * anything else can only be evaluated per request, and then no block can be judged here. */
+typedef struct {
+    module *authn_core;
+    APR_OPTIONAL_FN_TYPE(authn_ap_auth_type) *auth_type;
+    int usable;     /* every AuthType line is a constant */
+} auth_type_reader;
+
+/* Whether some AuthType line is more than a constant word ("%{...}", "$1", escapes). */
+static int auth_type_is_dynamic(const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (d->directive && strcasecmp(d->directive, "AuthType") == 0 && d->args
+            && strpbrk(d->args, "%$\\") != NULL) {
+            return 1;
+        }
+        if (auth_type_is_dynamic(d->first_child)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void auth_type_reader_init(auth_type_reader *reader)
+{
+    reader->authn_core = ap_find_linked_module("mod_authn_core.c");
+    reader->auth_type = APR_RETRIEVE_OPTIONAL_FN(authn_ap_auth_type);
+    reader->usable = reader->authn_core && reader->auth_type
+                     && !auth_type_is_dynamic(ap_conftree);
+}
+
+/* Whether the section's own AuthType (not one it would inherit) is IDToken. */
+static int section_uses_idtoken(const auth_type_reader *reader, apr_pool_t *p, server_rec *s,
+                                const ap_conf_vector_t *section)
+{
+    void *authn_conf = ap_get_module_config(section, reader->authn_core);
+    const char *type;
+    request_rec r;
+
+    if (authn_conf == NULL) {
+        return 0;   /* no mod_authn_core directive in this section */
+    }
+    /* The stand-in holds only what reading a constant touches: the section's mod_authn_core
+     * configuration alone (nothing inherited), a pool, and a log configuration. */
+    memset(&r, 0, sizeof(r));
+    r.pool = p;
+    r.server = s;
+    r.log = &s->log;
+    r.per_dir_config = ap_create_per_dir_config(p);
+    ap_set_module_config(r.per_dir_config, reader->authn_core, authn_conf);
+    type = reader->auth_type(&r);
+    return type != NULL && strcasecmp(type, IDTOKEN_AUTH_TYPE) == 0;
+}
+
+/* Adds the paths of the literal <Location> sections in `sections` (core_server_config's sec_url)
+ * that use AuthType IDToken to `paths` (NULL for <Directory> sections: filesystem paths and regexes
+ * say nothing about where a URL lies); *first names the first such section of any kind. */
+static void add_protected(const auth_type_reader *reader, apr_pool_t *p, server_rec *s,
+                          const apr_array_header_t *sections, const char *kind,
+                          apr_array_header_t *paths, const char **first)
+{
+    int i;
+
+    for (i = 0; sections && i < sections->nelts; ++i) {
+        const ap_conf_vector_t *section = APR_ARRAY_IDX(sections, i, ap_conf_vector_t *);
+        const core_dir_config *core = ap_get_core_module_config(section);
+
+        if (core == NULL || core->d == NULL || !section_uses_idtoken(reader, p, s, section)) {
+            continue;
+        }
+        if (paths && core->r == NULL) {
+            APR_ARRAY_PUSH(paths, const char *) = core->d;
+        }
+        if (*first == NULL) {
+            *first = apr_psprintf(p, "<%s%s %s>", kind, core->r ? "Match" : "", core->d);
+        }
+    }
+}
+
+/* The literal <Location> paths of s (its own and, for a vhost, the main server's it inherits) whose
+ * AuthType is IDToken; *first also considers <LocationMatch> and <Directory> sections. */
+static apr_array_header_t *protected_paths(const auth_type_reader *reader, apr_pool_t *p,
+                                           server_rec *s, const char **first)
+{
+    core_server_config *sconf = ap_get_core_module_config(s->module_config);
+    apr_array_header_t *paths = apr_array_make(p, 2, sizeof(const char *));
+
+    *first = NULL;
+    if (reader->usable && sconf) {
+        add_protected(reader, p, s, sconf->sec_url, "Location", paths, first);
+        add_protected(reader, p, s, sconf->sec_dir, "Directory", NULL, first);
+    }
+    return paths;
+}
+
 /* Runs after the virtual hosts are merged, under `apachectl -t` as well, and again on every pass
- * over the configuration (start-up reads it twice, each restart once more): it starts from an empty
- * set of sites each time. */
+ * over the configuration (start-up reads it twice, each restart once more); pre_config has emptied
+ * the core's set of sites before the pass. */
 static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                      server_rec *s)
 {
     auth_idtoken_srv_conf *main_conf = srv_conf(s);
     const char *mismatch = abi_mismatch(ptemp);
+    auth_type_reader reader;
     server_rec *vs;
     (void)plog;
 
@@ -399,12 +634,13 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s, "%s", mismatch);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    idt_sites_reset();
+    auth_type_reader_init(&reader);
 
     for (vs = s; vs; vs = vs->next) {
         auth_idtoken_srv_conf *conf = srv_conf(vs);
         idt_site_config site;
+        apr_array_header_t *paths;
+        const char *first_path;
         char *error = NULL;
         char *warning = NULL;
         int https;
@@ -417,7 +653,16 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
             ap_set_module_config(vs->module_config, &auth_idtoken_module, conf);
         }
         conf->site = -1;
+        paths = protected_paths(&reader, ptemp, vs, &first_path);
         if (conf->settings->nelts == 0) {
+            /* Caught here rather than by every request to it. */
+            if (first_path) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, vs,
+                             "AuthType IDToken is used in %s of %s but no IDTokenDiscoveryURL/"
+                             "IDTokenClientID/... is configured for it", first_path,
+                             server_where(ptemp, vs));
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
             continue;
         }
 
@@ -429,6 +674,8 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
         /* The merged array lives in pconf, as long as this configuration. */
         site.settings = (const idt_setting *)conf->settings->elts;
         site.settings_count = (size_t)conf->settings->nelts;
+        site.protected_paths = (const char *const *)paths->elts;
+        site.protected_paths_count = (size_t)paths->nelts;
 
         handle = idt_site_register(&site, &error, &warning);
         if (warning) {
@@ -448,20 +695,29 @@ static int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_po
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, vs, "%s: registered as site %d",
                      server_where(ptemp, vs), (int)handle);
     }
+    if (site_count > 0 && reader.authn_core && reader.auth_type && !reader.usable) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
+                     "an AuthType is an expression: which blocks use AuthType IDToken is known "
+                     "only per request, so it is not checked at start-up");
+    }
     return OK;
 }
 
 /* Before the directives of each pass are read: the Mutex directive only accepts registered types,
- * and IDTokenCache starts over from "not given". */
+ * IDTokenCache starts over from "not given", and the core forgets the sites and blocks of the
+ * previous pass (a <Location> registers itself as it is read). */
 static int auth_idtoken_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     apr_status_t rv = ap_mutex_register(pconf, STORE_ID, NULL, APR_LOCK_DEFAULT, 0);
-    (void)ptemp;
 
     if (rv != APR_SUCCESS) {
         ap_log_perror(APLOG_MARK, APLOG_CRIT, rv, plog, "failed to register the %s mutex",
                       STORE_ID);
         return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* A library of another ABI is reported by the first directive or by check_config. */
+    if (abi_mismatch(ptemp) == NULL) {
+        idt_sites_reset();
     }
     store_provider = NULL;
     store_instance = NULL;
@@ -1038,6 +1294,32 @@ static void apply_side_effects(request_rec *r, const idt_decision *d)
     }
 }
 
+/* Keeps the claims of an authenticated IDT_PASS for `Require idtoken-claim`, which runs after the
+ * decision is freed. */
+static void keep_claims(request_rec *r, const idt_decision *d)
+{
+    auth_idtoken_req_conf *kept = apr_pcalloc(r->pool, sizeof(*kept));
+    size_t count = d->claims ? d->claims_count : 0;
+    idt_pair *claims;
+    size_t i;
+
+    if (count > APR_SIZE_MAX / sizeof(*claims)) {
+        count = 0;
+    }
+    claims = apr_palloc(r->pool, sizeof(*claims) * (count ? count : 1));
+    for (i = 0; i < count; ++i) {
+        const idt_pair *claim = &d->claims[i];
+
+        if (claim->name && claim->value) {
+            claims[kept->claims_count].name = apr_pstrdup(r->pool, claim->name);
+            claims[kept->claims_count].value = apr_pstrdup(r->pool, claim->value);
+            ++kept->claims_count;
+        }
+    }
+    kept->claims = claims;
+    ap_set_module_config(r->request_config, &auth_idtoken_module, kept);
+}
+
 static int apply_decision(request_rec *r, const idt_decision *d)
 {
     apr_size_t i;
@@ -1047,13 +1329,21 @@ static int apply_decision(request_rec *r, const idt_decision *d)
         return DECLINED;
 
     case IDT_PASS:
-        if (d->remote_user == NULL || *d->remote_user == '\0') {
+        if (d->remote_user == NULL) {
+            /* Through without an identity (IDTokenUnauthAction pass). httpd insists on a user
+             * once authentication succeeded: the empty one, as mod_auth_openidc does. No headers,
+             * no claims: `Require idtoken-claim` treats it as no user. */
+            r->user = "";
+            return OK;
+        }
+        if (*d->remote_user == '\0') {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "the IDToken library let the request pass without a user");
+                          "the IDToken library let the request pass with an empty user name");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         r->user = apr_pstrdup(r->pool, d->remote_user);
         r->ap_auth_type = IDTOKEN_AUTH_TYPE;
+        keep_claims(r, d);
         for (i = 0; i < d->headers_count; ++i) {
             const char *name = d->headers[i].name;
 
@@ -1129,6 +1419,7 @@ static int apply_decision(request_rec *r, const idt_decision *d)
 static int auth_idtoken_check_authn(request_rec *r)
 {
     const char *type = ap_auth_type(r);
+    const auth_idtoken_dir_conf *dconf;
     auth_idtoken_srv_conf *conf;
     idt_request req;
     idt_decision d;
@@ -1139,13 +1430,16 @@ static int auth_idtoken_check_authn(request_rec *r)
     }
 
     /* Subrequests and internal redirects (ErrorDocument, rewrites) inherit the login of the request
-     * they came from: deciding again could read a body that is already gone. */
+     * they came from, claims included: deciding again could read a body that is already gone. */
     if (!ap_is_initial_req(r)) {
         const request_rec *from = r->main ? r->main : r->prev;
 
         if (from && from->user) {
             r->user = from->user;
             r->ap_auth_type = from->ap_auth_type;
+            ap_set_module_config(r->request_config, &auth_idtoken_module,
+                                 ap_get_module_config(from->request_config,
+                                                      &auth_idtoken_module));
             return OK;
         }
     }
@@ -1160,6 +1454,11 @@ static int auth_idtoken_check_authn(request_rec *r)
 
     fill_request(r, conf->site, &req);
     req.store = request_store(r);
+    dconf = ap_get_module_config(r->per_dir_config, &auth_idtoken_module);
+    if (dconf && dconf->handles->nelts > 0) {
+        req.dir_configs = (const int32_t *)dconf->handles->elts;
+        req.dir_configs_count = (size_t)dconf->handles->nelts;
+    }
     memset(&d, 0, sizeof(d));
     idt_decide(&req, &d);
     apply_side_effects(r, &d);
@@ -1185,9 +1484,74 @@ static int auth_idtoken_check_authn(request_rec *r)
     return status;
 }
 
+/* ---- Require idtoken-claim ----------------------------------------------------------------------- */
+
+/* The line is checked by the core when Apache reads it, so configtest names it. It is evaluated
+ * as written, without ap_expr expansion, which would mangle email~^.*@example\.org$ and such. */
+static const char *idtoken_claim_parse(cmd_parms *cmd, const char *require_line,
+                                       const void **parsed)
+{
+    const char *err = abi_mismatch(cmd->pool);
+    char *msg;
+    (void)parsed;
+
+    if (err == NULL) {
+        msg = idt_require_check(require_line);
+        if (msg == NULL) {
+            return NULL;
+        }
+        err = apr_pstrdup(cmd->pool, msg);
+        idt_free(msg);
+    }
+    return apr_pstrcat(cmd->pool, "Require idtoken-claim: ", err, NULL);
+}
+
+static authz_status idtoken_claim_check(request_rec *r, const char *require_line,
+                                        const void *parsed)
+{
+    const auth_idtoken_req_conf *kept;
+    int32_t result;
+    (void)parsed;
+
+    /* The empty user of an anonymous pass is no one either: mod_authz_core then asks for
+     * authentication, or answers 401 after it. */
+    if (r->user == NULL || *r->user == '\0') {
+        return AUTHZ_DENIED_NO_USER;
+    }
+    kept = ap_get_module_config(r->request_config, &auth_idtoken_module);
+    if (kept == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "user %s: Require idtoken-claim %s: no ID token claims for this request "
+                      "(not authenticated by AuthType IDToken?)", r->user, require_line);
+        return AUTHZ_DENIED;
+    }
+
+    result = idt_require_eval(require_line, kept->claims, kept->claims_count);
+    switch (result) {
+    case 1:
+        return AUTHZ_GRANTED;
+    case 0:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "user %s: Require idtoken-claim %s not satisfied", r->user, require_line);
+        return AUTHZ_DENIED;
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "user %s: Require idtoken-claim %s could not be evaluated", r->user,
+                      require_line);
+        return AUTHZ_GENERAL_ERROR;
+    }
+}
+
+static const authz_provider idtoken_claim_provider =
+{
+    &idtoken_claim_check,
+    &idtoken_claim_parse,
+};
+
 static void register_hooks(apr_pool_t *p)
 {
-    (void)p;
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "idtoken-claim", AUTHZ_PROVIDER_VERSION,
+                              &idtoken_claim_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_pre_config(auth_idtoken_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(auth_idtoken_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(auth_idtoken_post_config, NULL, NULL, APR_HOOK_MIDDLE);
@@ -1201,8 +1565,8 @@ static void register_hooks(apr_pool_t *p)
 module AP_MODULE_DECLARE_DATA auth_idtoken_module =
 {
     STANDARD20_MODULE_STUFF,
-    NULL,                               /* dir config creater */
-    NULL,                               /* dir merger --- default is to override */
+    create_auth_idtoken_dir_config,     /* dir config creater */
+    merge_auth_idtoken_dir_config,      /* dir merger */
     create_auth_idtoken_srv_config,     /* server config */
     merge_auth_idtoken_srv_config,      /* merge server config */
     auth_idtoken_cmds,                  /* command apr_table_t */

@@ -56,9 +56,11 @@ public struct DirConfig: Sendable, Equatable {
             case .claimEncoding: claimEncoding = ClaimEncoding(rawValue: value.lowercased())
             case .passIDToken: passIDToken = PassIDToken(rawValue: value.lowercased())
             case .authRequestParams:
+                // Values are form-decoded, so a value with spaces is written acr_values=urn:a+urn:b.
                 authRequestParameters = value.split(separator: " ").compactMap { word in
                     guard let eq = word.firstIndex(of: "=") else { return nil }
-                    return (String(word[..<eq]), String(word[word.index(after: eq)...]))
+                    let raw = word[word.index(after: eq)...]
+                    return (String(word[..<eq]), FormEncoding.decodeComponent(raw.utf8) ?? String(raw))
                 }
             default: break
             }
