@@ -40,10 +40,13 @@ module: $(BUILD)/mod_auth_idtoken.so
 
 install: module
 	$(eval LIBEXEC := $(shell $(APXS) -q LIBEXECDIR))
+	install -d $(DESTDIR)$(LIBEXEC)
 	install -m 644 $(BUILD)/libIDToken.so $(DESTDIR)$(LIBEXEC)/libIDToken.so
 	install -m 644 $(BUILD)/mod_auth_idtoken.so $(DESTDIR)$(LIBEXEC)/mod_auth_idtoken.so
-	if [ -d $(DESTDIR)/etc/apache2/mods-available ]; then \
-		install -m 644 apache/auth_idtoken.load $(DESTDIR)/etc/apache2/mods-available/auth_idtoken.load; fi
+	if [ -d /etc/apache2/mods-available ] || [ -n "$(DESTDIR)" ]; then \
+		install -d $(DESTDIR)/etc/apache2/mods-available; \
+		install -m 644 apache/auth_idtoken.load $(DESTDIR)/etc/apache2/mods-available/auth_idtoken.load; \
+		install -m 644 apache/auth_idtoken.conf $(DESTDIR)/etc/apache2/mods-available/auth_idtoken.conf; fi
 	@echo "installed into $(LIBEXEC); on Debian: a2enmod auth_idtoken"
 
 deps:

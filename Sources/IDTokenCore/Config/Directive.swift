@@ -1,5 +1,6 @@
-/// Every server-level directive, with its syntax check. The C module's command table lists the same
-/// names; a name this enum does not know is refused when Apache reads it, so the two cannot drift.
+/// Every directive (server-level and per-directory), with its syntax check. The C module's command
+/// table lists the same names; a name this enum does not know is refused when Apache reads it, and
+/// DocsDriftTests keeps the table and docs/configuration.md in step.
 public enum Directive: String, CaseIterable, Sendable {
     case discoveryURL = "IDTokenDiscoveryURL"
     case issuer = "IDTokenIssuer"
@@ -67,7 +68,7 @@ public enum Directive: String, CaseIterable, Sendable {
             return nil
         case .issuer:
             guard URLParts(value) != nil, !value.contains("?"), !value.contains("#") else {
-                return "must be the provider's issuer identifier: an https URL without query or fragment (got '\(Masking.printable(value))')"
+                return "must be the provider's issuer identifier: an http(s) URL without query or fragment (got '\(Masking.printable(value))')"
             }
             return nil
         case .clientID, .trustedAudiences:
@@ -105,7 +106,7 @@ public enum Directive: String, CaseIterable, Sendable {
         case .sessionLifetime:
             return Self.seconds(value, in: 60...31_536_000) == nil ? "must be a number of seconds from 60 to 31536000" : nil
         case .sessionStore:
-            return ["cookie", "cache"].contains(value) ? nil : "must be cookie (the session sealed in the browser's cookie) or cache (in the IDTokenCache store)"
+            return ["cookie", "cache"].contains(value.lowercased()) ? nil : "must be cookie (the session sealed in the browser's cookie) or cache (in the IDTokenCache store)"
         case .sessionIdleTimeout:
             return value == "0" || Self.seconds(value, in: 2...31_536_000) != nil ? nil : "must be 0 (none) or a number of seconds from 2 to 31536000"
         case .sessionRefreshInterval:

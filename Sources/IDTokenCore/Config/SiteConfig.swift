@@ -130,7 +130,7 @@ public struct SiteConfig: Sendable {
         if let v = seconds(.metadataLifetime) { config.cachePolicy.metadataLifetime = v }
         if let v = seconds(.keysLifetime) { config.cachePolicy.keysLifetime = v }
         if let v = seconds(.keyRefetchInterval) { config.cachePolicy.unknownKeyRefetchInterval = v }
-        if values[.sessionStore] == "cache" { config.sessionStore = .cache }
+        if values[.sessionStore]?.lowercased() == "cache" { config.sessionStore = .cache }
         if let v = seconds(.sessionIdleTimeout) { config.sessionIdleTimeout = v }
         if let v = seconds(.sessionRefreshInterval) { config.sessionRefreshInterval = v }
         config.sessionCapToTokenExpiry = values[.sessionCapToTokenExpiry]?.lowercased() == "on"
