@@ -24,8 +24,10 @@ all: module
 $(BUILD)/libIDToken.so: $(SWIFT_SOURCES)
 	$(SWIFT) build -c release --product IDToken $(SWIFT_LINK_FLAGS)
 	@mkdir -p $(BUILD)
-	cp $(SWIFT_RELEASE)/libIDToken.so $@
-	strip --strip-unneeded $@
+	# Copied then renamed: overwriting the file in place would crash any httpd that has it mapped.
+	cp $(SWIFT_RELEASE)/libIDToken.so $@.tmp
+	strip --strip-unneeded $@.tmp
+	mv -f $@.tmp $@
 
 swift: $(BUILD)/libIDToken.so
 
@@ -33,7 +35,8 @@ swift: $(BUILD)/libIDToken.so
 $(BUILD)/mod_auth_idtoken.so: apache/mod_auth_idtoken.c CShim/include/idtoken.h $(BUILD)/libIDToken.so
 	cd apache && $(APXS) -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror -I ../CShim/include \
 		-L ../$(BUILD) -lIDToken -Wl,-Wl,-rpath,'\$$ORIGIN' -o mod_auth_idtoken.so mod_auth_idtoken.c
-	cp apache/.libs/mod_auth_idtoken.so $@
+	cp apache/.libs/mod_auth_idtoken.so $@.tmp
+	mv -f $@.tmp $@
 	rm -rf apache/.libs apache/*.lo apache/*.la apache/*.slo apache/*.o
 
 module: $(BUILD)/mod_auth_idtoken.so

@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Testing
 @testable import IDTokenCore
 
@@ -28,6 +29,18 @@ import Testing
         #expect(Base64URL.decode("_-9") == nil)
         #expect(Base64URL.decode("AR") == nil)
         #expect(Base64URL.encode([0xFF, 0xEF]) == "_-8")
+    }
+
+    @Test func base64urlAgreesWithFoundation() {
+        var rng = SeededRandom(state: 99)
+        for length in 0..<200 {
+            let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let ours = Base64URL.encode(bytes)
+            let foundation = String(Data(bytes).base64EncodedString().filter { $0 != "=" }
+                .map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+            #expect(ours == foundation)
+            #expect(Base64URL.decode(ours) == bytes)
+        }
     }
 
     @Test func formBodies() throws {

@@ -34,16 +34,27 @@ enum ClaimsForApp {
         return String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
     }
 
-    static func headerName(_ claim: String) -> String {
-        headerPrefix + String(String.UnicodeScalarView(claim.unicodeScalars.map { isAlphanumeric($0) || $0 == "-" ? $0 : "-" }))
-    }
+    static func headerName(_ claim: String) -> String { name(claim, prefix: headerPrefix, keep: UInt8(ascii: "-")) }
 
-    static func envName(_ claim: String) -> String {
-        envPrefix + String(String.UnicodeScalarView(claim.unicodeScalars.map { isAlphanumeric($0) || $0 == "_" ? $0 : "_" }))
-    }
+    static func envName(_ claim: String) -> String { name(claim, prefix: envPrefix, keep: UInt8(ascii: "_")) }
 
-    private static func isAlphanumeric(_ u: Unicode.Scalar) -> Bool {
-        (u >= "a" && u <= "z") || (u >= "A" && u <= "Z") || (u >= "0" && u <= "9")
+    /// The prefix, then the claim name with every character other than ASCII letters, digits and `keep`
+    /// replaced by `keep` (one per character: UTF-8 continuation bytes are skipped). Byte by byte,
+    /// since it runs for every claim of every request.
+    private static func name(_ claim: String, prefix: String, keep: UInt8) -> String {
+        var out = Array(prefix.utf8)
+        out.reserveCapacity(out.count + claim.utf8.count)
+        for b in claim.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                out.append(b)
+            case 0x80...0xBF:
+                continue
+            default:
+                out.append(keep)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The ID token itself, when a location asks for it: as it was sent (`serialized`) or its JSON

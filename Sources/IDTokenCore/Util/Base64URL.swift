@@ -1,51 +1,83 @@
-import FoundationEssentials
-
 /// Base64url without padding (RFC 7515 §2), the only encoding JOSE uses. Decoding is strict: padding,
-/// whitespace and characters outside the alphabet are refused rather than skipped, so one token has
-/// exactly one spelling.
+/// whitespace, characters outside the alphabet and non-zero trailing bits are refused rather than
+/// skipped, so one token has exactly one spelling. Written out by hand (a table and a loop) because it
+/// runs on every request for the session cookie, where going through Foundation's Data costs more
+/// than the decryption.
 enum Base64URL {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// 0...63 for alphabet characters, 0xFF for anything else.
+    private static let values: [UInt8] = {
+        var t = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in alphabet.enumerated() { t[Int(c)] = UInt8(i) }
+        return t
+    }()
+
     static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var s = Data(bytes).base64EncodedString()
-        while s.last == "=" { s.removeLast() }
-        return String(s.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+        let input = Array(bytes)
+        var out = [UInt8]()
+        out.reserveCapacity((input.count * 4 + 2) / 3)
+        var i = 0
+        while i + 3 <= input.count {
+            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+            out.append(alphabet[Int(n >> 18 & 63)])
+            out.append(alphabet[Int(n >> 12 & 63)])
+            out.append(alphabet[Int(n >> 6 & 63)])
+            out.append(alphabet[Int(n & 63)])
+            i += 3
+        }
+        let rest = input.count - i
+        if rest == 1 {
+            let n = UInt32(input[i]) << 16
+            out.append(alphabet[Int(n >> 18 & 63)])
+            out.append(alphabet[Int(n >> 12 & 63)])
+        } else if rest == 2 {
+            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
+            out.append(alphabet[Int(n >> 18 & 63)])
+            out.append(alphabet[Int(n >> 12 & 63)])
+            out.append(alphabet[Int(n >> 6 & 63)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func decode(_ text: Substring) -> [UInt8]? {
-        var b64 = ""
-        b64.reserveCapacity(text.utf8.count + 3)
-        for c in text.utf8 {
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"):
-                b64.unicodeScalars.append(Unicode.Scalar(c))
-            case UInt8(ascii: "-"): b64.append("+")
-            case UInt8(ascii: "_"): b64.append("/")
-            default: return nil
-            }
-        }
-        // The last character of an unpadded encoding carries bits that decode to nothing; they must be
-        // zero, or two different strings would decode to the same bytes.
-        let unusedBits: UInt8
-        switch b64.utf8.count % 4 {
-        case 0: unusedBits = 0
-        case 2: unusedBits = 0x0F; b64 += "=="
-        case 3: unusedBits = 0x03; b64 += "="
-        default: return nil
-        }
-        if unusedBits != 0, let last = text.utf8.last, sextet(last) & unusedBits != 0 { return nil }
-        guard let data = Data(base64Encoded: b64) else { return nil }
-        return [UInt8](data)
+        let utf8 = text.utf8
+        return utf8.withContiguousStorageIfAvailable { decode($0) } ?? decode(Array(utf8))
     }
 
     static func decode(_ text: String) -> [UInt8]? { decode(text[...]) }
 
-    private static func sextet(_ c: UInt8) -> UInt8 {
-        switch c {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return c - UInt8(ascii: "A")
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): return c - UInt8(ascii: "a") + 26
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0") + 52
-        case UInt8(ascii: "-"): return 62
-        default: return 63
+    private static func decode<C: RandomAccessCollection>(_ input: C) -> [UInt8]? where C.Element == UInt8, C.Index == Int {
+        let count = input.count
+        guard count % 4 != 1 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(count * 3 / 4)
+        var i = input.startIndex
+        let end = input.endIndex
+        while end - i >= 4 {
+            let a = values[Int(input[i])], b = values[Int(input[i + 1])], c = values[Int(input[i + 2])], d = values[Int(input[i + 3])]
+            // Valid values are 0...63; the 0xFF of a character outside the alphabet has the top bits set.
+            guard (a | b | c | d) & 0xC0 == 0 else { return nil }
+            let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+            out.append(UInt8(truncatingIfNeeded: n >> 16))
+            out.append(UInt8(truncatingIfNeeded: n >> 8))
+            out.append(UInt8(truncatingIfNeeded: n))
+            i += 4
         }
+        switch end - i {
+        case 2:
+            let a = values[Int(input[i])], b = values[Int(input[i + 1])]
+            // The unused low bits of the last character must be zero.
+            guard (a | b) & 0xC0 == 0, b & 0x0F == 0 else { return nil }
+            out.append(a << 2 | b >> 4)
+        case 3:
+            let a = values[Int(input[i])], b = values[Int(input[i + 1])], c = values[Int(input[i + 2])]
+            guard (a | b | c) & 0xC0 == 0, c & 0x03 == 0 else { return nil }
+            out.append(a << 2 | b >> 4)
+            out.append(b << 4 | c >> 2)
+        default:
+            break
+        }
+        return out
     }
 }
