@@ -17,7 +17,7 @@ SWIFT_LINK_FLAGS := -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
 
 SWIFT_SOURCES := $(shell find Sources CShim -type f) Package.swift
 
-.PHONY: all swift module install demo test unit e2e deps clean
+.PHONY: all swift module install demo test unit e2e deps bench clean
 
 all: module
 
@@ -66,6 +66,10 @@ e2e: module
 
 test: deps
 	./scripts/test.sh
+
+# Plain Apache, this module (cookie and cache sessions) and mod_auth_openidc side by side; see bench/README.md.
+bench: module
+	python3 bench/run.py
 
 clean:
 	rm -rf $(BUILD) .build

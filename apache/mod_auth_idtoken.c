@@ -753,8 +753,9 @@ static apr_status_t destroy_store(void *data)
 static int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                     server_rec *s)
 {
-    /* Sizes only steer how shmcb splits its memory: short keys, tiny values. */
-    static const struct ap_socache_hints hints = {48, 16, apr_time_from_sec(60)};
+    /* Sizes only steer how shmcb splits its memory into subcaches: short keys, and values from tiny
+     * single-use marks to sessions of a few KB (an entry must fit one subcache's data area). */
+    static const struct ap_socache_hints hints = {64, 2048, apr_time_from_sec(600)};
     /* Start-up runs a first pass only to check; say which store is used on the pass that serves. */
     int announce = ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG;
     const char *label = store_spec;
@@ -770,7 +771,11 @@ static int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_poo
         store_provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
                                             AP_SOCACHE_PROVIDER_VERSION);
         if (store_provider) {
-            err = store_provider->create(&store_instance, NULL, ptemp, pconf);
+            /* 8 MB in the runtime directory: shmcb's own default (about 0.5 MB) splits into data
+             * areas of 10 KB, too small for a session with a big ID token. */
+            err = store_provider->create(&store_instance,
+                                         ap_runtime_dir_relative(pconf, "idtoken-cache(8388608)"),
+                                         ptemp, pconf);
             if (err) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
                              "IDTokenCache shmcb (the default): %s", err);
@@ -910,7 +915,7 @@ static int auth_idtoken_post_read_request(request_rec *r)
 /* shmcb passes over an entry longer than the reader's buffer as if it were absent: `add` would then
  * write over a mark it did not see. So nothing longer than this is written, and every read goes
  * through a buffer this long. The core's marks are far shorter. */
-#define STORE_VALUE_MAX 16384
+#define STORE_VALUE_MAX 65536
 
 /* One request's view of the store. The callbacks log against r and allocate from r->pool: the core
  * calls them during idt_decide, on the thread that called it. */
@@ -1027,7 +1032,7 @@ static int32_t store_put(void *ctxv, const unsigned char *key, size_t key_len,
 }
 
 static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
-                         unsigned char *value, size_t *value_len)
+                         const unsigned char **value, size_t *value_len)
 {
     const store_ctx *ctx = ctxv;
     unsigned char *found;
@@ -1054,14 +1059,11 @@ static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
     if (rv != APR_SUCCESS) {
         return store_failed(ctx, rv, "get failed");
     }
-    if (value_len == NULL || found_len > *value_len || (value == NULL && found_len > 0)) {
-        return store_failed(ctx, APR_ENOSPC,
-                            apr_psprintf(ctx->r->pool, "get: the entry (%u bytes) does not fit "
-                                         "the buffer", found_len));
+    if (value == NULL || value_len == NULL) {
+        return store_failed(ctx, APR_EINVAL, "get: no place for the result");
     }
-    if (found_len) {
-        memcpy(value, found, found_len);
-    }
+    /* Lent from r->pool: valid as long as the request, which outlives the idt_decide call. */
+    *value = found;
     *value_len = found_len;
     return IDT_STORE_OK;
 }

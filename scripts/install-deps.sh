@@ -4,7 +4,7 @@
 set -euo pipefail
 
 debs=(make gcc apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libcurl4-openssl-dev
-      chromium chromium-driver curl python3 python3-pip redis-server)
+      chromium chromium-driver curl python3 python3-pip redis-server libapache2-mod-auth-openidc openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the Swift core's unit tests, then the end-to-end suite against a real Apache, the
-# demo provider and headless Chromium (the tests start and stop all three themselves).
+# Runs every test: the Swift core's unit tests, the end-to-end suite against a real Apache, the demo
+# provider, Redis and headless Chromium (the tests start and stop them), and a smoke run of the
+# benchmark harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -10,5 +11,19 @@ echo "== build (release library + Apache module)"
 make module
 echo "== unit tests (Swift core)"
 swift test
-echo "== end-to-end tests (real Apache, demo provider, headless Chromium)"
-python3 -m pytest Tests/e2e -q -p no:cacheprovider "$@"
+# The module must work in every MPM Debian ships: the whole suite under event, then all but the
+# browser test (it exercises Chromium, not the MPM) under prefork and worker. Each run goes ahead
+# even when an earlier one failed; the script fails if any did.
+failed=()
+echo "== end-to-end tests, event MPM (real Apache, demo provider, headless Chromium)"
+E2E_MPM=event python3 -m pytest Tests/e2e -q -p no:cacheprovider "$@" || failed+=(event)
+for mpm in prefork worker; do
+  echo "== end-to-end tests, $mpm MPM (all but the browser test)"
+  E2E_MPM=$mpm python3 -m pytest Tests/e2e -q -p no:cacheprovider -m "not browser" "$@" || failed+=("$mpm")
+done
+echo "== benchmark harness smoke run (one short round; no timing is asserted)"
+python3 -m pytest bench/test_bench_smoke.py -q -p no:cacheprovider || failed+=(bench)
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "tests failed: ${failed[*]}" >&2
+  exit 1
+fi

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 4
+#define IDT_ABI_VERSION 5
 
 int32_t idt_abi_version(void);
 
@@ -88,7 +88,7 @@ void idt_child_init(void);
 /* A small key-value store shared by every process of the server (and, with a networked socache
  * provider, by every server): Apache's socache, supplied by the module. The core uses it for
  * single-use marks (a login response is accepted once). Keys (at least 4 bytes) and values (at most
- * 16 KiB) are bytes; entries expire at `expires_at` (Unix seconds). The callbacks are valid only
+ * 64 KiB) are bytes; entries expire at `expires_at` (Unix seconds). The callbacks are valid only
  * during the idt_decide call they came with, and only on its thread (they use the request's pool).
  * `add` is atomic across the processes of one httpd; socache has no add-if-absent, so servers sharing
  * a networked provider can each win a race once. shmcb forgets its entries on every restart.
@@ -108,10 +108,10 @@ typedef struct {
     /* Sets the entry, replacing any previous one. */
     int32_t (*put)(void *ctx, const unsigned char *key, size_t key_len,
                    const unsigned char *value, size_t value_len, int64_t expires_at);
-    /* Copies the value into `value` (capacity *value_len); on IDT_STORE_OK *value_len is its length.
-     * A value longer than the capacity is IDT_STORE_ERROR. */
+    /* On IDT_STORE_OK points *value at the entry (lent by the module, valid until the idt_decide
+     * call returns) and sets *value_len. */
     int32_t (*get)(void *ctx, const unsigned char *key, size_t key_len,
-                   unsigned char *value, size_t *value_len);
+                   const unsigned char **value, size_t *value_len);
     int32_t (*remove)(void *ctx, const unsigned char *key, size_t key_len);
 } idt_store;
 

@@ -6,7 +6,7 @@ struct CStore: SharedStore {
     let store: idt_store
 
     /// The C side refuses larger values (shmcb would silently drop them).
-    static let maximumValue = 16 * 1024
+    static let maximumValue = 64 * 1024
 
     init(_ pointer: UnsafePointer<idt_store>) { store = pointer.pointee }
 
@@ -22,13 +22,12 @@ struct CStore: SharedStore {
 
     func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> {
         guard let get = store.get else { return .failure(.failed) }
-        var buffer = [UInt8](repeating: 0, count: Self.maximumValue)
-        var length = buffer.count
-        let rc = key.withUnsafeBufferPointer { k in
-            buffer.withUnsafeMutableBufferPointer { b in get(store.ctx, k.baseAddress, k.count, b.baseAddress, &length) }
-        }
+        var found: UnsafePointer<UInt8>?
+        var length = 0
+        let rc = key.withUnsafeBufferPointer { k in get(store.ctx, k.baseAddress, k.count, &found, &length) }
         switch Self.status(rc) {
-        case .ok where length <= buffer.count: return .success(Array(buffer.prefix(length)))
+        case .ok where length <= Self.maximumValue:
+            return .success(length == 0 ? [] : found.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? [])
         case .notFound: return .failure(.notFound)
         default: return .failure(.failed)
         }

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness import Apache, Browser, Provider, Redis
+from harness import Apache, Browser, Provider, Redis, child_crashes
 
 # ---------------------------------------------------------------------------------------------------
 # The demo provider
@@ -29,6 +29,41 @@ def provider(provider_server):
 # ---------------------------------------------------------------------------------------------------
 
 _running = []  # every Apache started by a fixture, for the crash check
+_checked = {}  # id(apache) -> how far (bytes) the crash check has read its error log
+
+
+def _new_crashes(apache) -> list:
+    """The crash lines `apache` logged since the check last looked (each line is reported once)."""
+    offset = _checked.get(id(apache), 0)
+    try:
+        with open(apache.log_file, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    _checked[id(apache)] = offset + len(data)
+    return child_crashes(data.decode("utf-8", "replace"))
+
+
+def _retire(apaches) -> list:
+    """Stops each Apache, then reads what its children logged up to the end (a fixture's instances
+    are stopped before the autouse check's teardown runs, so that check alone would miss them), then
+    removes its folder. Returns the crash lines."""
+    crashes = []
+    for a in apaches:
+        try:
+            a.stop()
+        finally:
+            crashes += _new_crashes(a)
+            a.cleanup()
+            if a in _running:
+                _running.remove(a)
+            _checked.pop(id(a), None)
+    return crashes
+
+
+def _assert_no_crashes(crashes):
+    assert not crashes, "an Apache child crashed during this test:\n" + "\n".join(crashes)
 
 
 def _start(apache):
@@ -36,8 +71,7 @@ def _start(apache):
     try:
         apache.start()
     except Exception:
-        apache.cleanup()
-        _running.remove(apache)
+        _retire([apache])
         raise
     return apache
 
@@ -47,8 +81,7 @@ def apache_server(provider_server):
     """The shared Apache with the standard configuration, protected by the session's provider."""
     a = _start(Apache(provider_server.discovery_url))
     yield a
-    a.cleanup()
-    _running.remove(a)
+    _assert_no_crashes(_retire([a]))
 
 
 @pytest.fixture
@@ -57,9 +90,7 @@ def apache(apache_server, provider):
     yield apache_server
 
 
-@pytest.fixture
-def apache_factory():
-    """make(discovery_url=..., directives=..., extra=..., start=True) -> a new Apache, stopped after the test."""
+def _factory():
     made = []
 
     def make(discovery_url, start=True, **kw):
@@ -69,11 +100,29 @@ def apache_factory():
             _start(a)
         return a
 
+    make.start = _start  # for an Apache made with start=False, e.g. after a configtest
+
+    def cleanup():
+        _assert_no_crashes(_retire(made))
+
+    return make, cleanup
+
+
+@pytest.fixture
+def apache_factory():
+    """make(discovery_url=..., directives=..., extra=..., start=True) -> a new Apache, stopped after the test.
+    make.start(apache) starts one made with start=False."""
+    make, cleanup = _factory()
     yield make
-    for a in made:
-        a.cleanup()
-        if a in _running:
-            _running.remove(a)
+    cleanup()
+
+
+@pytest.fixture(scope="module")
+def module_apache_factory():
+    """The same as apache_factory, for an Apache that a whole test module shares (stopped after it)."""
+    make, cleanup = _factory()
+    yield make
+    cleanup()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -99,14 +148,13 @@ def redis(redis_server):
 @pytest.fixture(autouse=True)
 def no_crashed_children(request):
     """After each test: no Apache child died of a signal (a trap in the module kills the child and httpd
-    logs only 'AH00052: child pid N exit signal ...')."""
-    before = {id(a): a.log_size() for a in _running}
+    logs only 'AH00052: child pid N exit signal ...'). This covers the Apaches still running then (the
+    shared ones); the factories check theirs as they stop them, before this teardown runs."""
     yield
     crashes = []
     for a in list(_running):
-        new = a.log_since(before.get(id(a), 0))
-        crashes += [line for line in new.splitlines() if "exit signal" in line]
-    assert not crashes, "an Apache child crashed during this test:\n" + "\n".join(crashes)
+        crashes += _new_crashes(a)
+    _assert_no_crashes(crashes)
 
 
 # ---------------------------------------------------------------------------------------------------

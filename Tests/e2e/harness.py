@@ -164,13 +164,57 @@ def builtin_modules():
     return _BUILTIN
 
 
-STOCK_MODULES = ["mpm_event", "authz_core", "authz_user", "authn_core", "unixd", "alias", "mime", "cgid", "socache_shmcb",
+STOCK_MODULES = ["authz_core", "authz_user", "authn_core", "unixd", "alias", "mime", "cgid", "socache_shmcb",
                  "env", "log_config", "dir"]
+
+# The MPM every generated configuration loads: E2E_MPM=event (the default), worker or prefork.
+MPMS = ("event", "worker", "prefork")
+
+
+def mpm() -> str:
+    name = os.environ.get("E2E_MPM", "event").strip().lower() or "event"
+    if name not in MPMS:
+        raise RuntimeError("E2E_MPM=%r: must be one of %s" % (name, ", ".join(MPMS)))
+    return name
+
+
+def mpm_settings(name: str) -> list:
+    """Small pools that still serve a few keep-alive clients at once. prefork has no threads: one
+    connection per process, so it gets more processes."""
+    if name == "prefork":
+        return ["StartServers 4", "MinSpareServers 2", "MaxSpareServers 8", "ServerLimit 16",
+                "MaxRequestWorkers 16"]
+    return ["StartServers 2", "ServerLimit 4", "ThreadLimit 8", "ThreadsPerChild 8", "MinSpareThreads 8",
+            "MaxSpareThreads 16", "MaxRequestWorkers 16"]
+
+
+def one_process_settings(name: str) -> str:
+    """Settings (for `extra`, after the defaults) that make httpd serve everything from one child
+    process: one cache of provider keys, one in-memory store. Under prefork that child serves one
+    connection at a time, so keep-alive is off: an idle client must not hold up the next."""
+    if name == "prefork":
+        return "\n".join(["StartServers 1", "MinSpareServers 1", "MaxSpareServers 1", "ServerLimit 1",
+                          "MaxRequestWorkers 1", "KeepAlive Off"])
+    return "\n".join(["StartServers 1", "ServerLimit 1", "MaxRequestWorkers 8", "MinSpareThreads 1",
+                      "MaxSpareThreads 8"])
+
+
+def child_crashes(log_text: str) -> list:
+    """Error-log lines of children killed by a signal: a trap in the module kills the child and httpd
+    logs only 'AH00052: child pid N exit signal ...' (same message under every MPM)."""
+    return [line for line in log_text.splitlines() if "exit signal" in line]
 
 ENV_CGI = """#!/usr/bin/env python3
 import json, os, sys
 sys.stdout.write("Content-Type: application/json\\r\\n\\r\\n")
 sys.stdout.write(json.dumps(dict(os.environ), indent=1, sort_keys=True))
+"""
+
+# The raw bytes of the environment (os.environ would decode them as UTF-8): {name: hex of the value}.
+HEX_CGI = """#!/usr/bin/env python3
+import json, os, sys
+sys.stdout.write("Content-Type: application/json\\r\\n\\r\\n")
+sys.stdout.write(json.dumps({k.decode("latin-1"): v.hex() for k, v in os.environb.items()}, indent=1, sort_keys=True))
 """
 
 
@@ -182,7 +226,7 @@ class Apache:
     making a new key (servers that must accept each other's cookies)."""
 
     def __init__(self, discovery_url, *, client_id="test-client", directives=None, extra="", port=None,
-                 write_key=True, key_file=None):
+                 write_key=True, key_file=None, standard_location=True, module=None):
         self.folder = Path(tempfile.mkdtemp(prefix="e2e-httpd-"))
         os.chmod(self.folder, 0o755)
         self.port = port or free_port()
@@ -207,6 +251,11 @@ class Apache:
         cgi.mkdir(mode=0o755)
         (cgi / "env.cgi").write_text(ENV_CGI)
         os.chmod(cgi / "env.cgi", 0o755)
+        (cgi / "hex.cgi").write_text(HEX_CGI)
+        os.chmod(cgi / "hex.cgi", 0o755)
+        self.mpm = mpm()
+        self.standard_location = standard_location
+        self.module = Path(module) if module else MODULE
         self.write_config(directives, extra)
 
     # -- configuration --
@@ -219,9 +268,12 @@ class Apache:
         ])
 
     def write_config(self, directives=None, extra=""):
+        """`directives` and `extra` may also be functions of this Apache (for its folder or port)."""
         f = self.folder
+        directives = directives(self) if callable(directives) else directives
+        extra = extra(self) if callable(extra) else extra
         loads = []
-        for name in STOCK_MODULES:
+        for name in ["mpm_" + self.mpm] + STOCK_MODULES:
             if "mod_%s" % name in builtin_modules():
                 continue
             loads.append("LoadModule %s_module %s" % (name, APACHE_MODULES / ("mod_%s.so" % name)))
@@ -246,13 +298,7 @@ class Apache:
             "TypesConfig /etc/mime.types",
             "DirectoryIndex index.html",
             "ScriptSock %s/cgid.sock" % f,
-            "StartServers 2",
-            "ServerLimit 4",
-            "ThreadLimit 8",
-            "ThreadsPerChild 8",
-            "MinSpareThreads 8",
-            "MaxSpareThreads 16",
-            "MaxRequestWorkers 16",
+            *mpm_settings(self.mpm),
             "KeepAliveTimeout 2",
             "Timeout 30",
             "GracefulShutdownTimeout 5",
@@ -268,15 +314,13 @@ class Apache:
             "  Require all granted",
             "</Directory>",
             "",
-            "LoadModule auth_idtoken_module %s" % MODULE,
+            "LoadModule auth_idtoken_module %s" % self.module,
             "LogLevel info auth_idtoken:debug",
             directives if directives is not None else self.module_directives(),
             "ScriptAlias /protected/env %s/cgi/env.cgi" % f,
             "ScriptAlias /public/env %s/cgi/env.cgi" % f,
-            "<Location /protected>",
-            "  AuthType IDToken",
-            "  Require valid-user",
-            "</Location>",
+            *(["<Location /protected>", "  AuthType IDToken", "  Require valid-user", "</Location>"]
+              if self.standard_location else []),
             extra,
             "",
         ]
@@ -297,8 +341,8 @@ class Apache:
         return r.returncode, r.stdout + r.stderr
 
     def _check_module_built(self):
-        if not MODULE.exists():
-            raise RuntimeError("%s does not exist: build the module first (make)" % MODULE)
+        if not self.module.exists():
+            raise RuntimeError("%s does not exist: build the module first (make)" % self.module)
 
     def start(self):
         self._check_module_built()
@@ -617,7 +661,10 @@ class LoopbackSession(requests.Session):
 class Browser:
     """A requests.Session that keeps cookies like a browser on loopback, and never follows redirects."""
 
-    def __init__(self):
+    def __init__(self, verify=True):
+        """verify=False: accept any TLS certificate (a test's self-signed one). Per request, because
+        requests lets REQUESTS_CA_BUNDLE in the environment override a session's verify=False."""
+        self.verify = verify
         self.session = LoopbackSession()
         self.session.cookies.set_policy(LoopbackSecurePolicy())
         self.session.headers["User-Agent"] = "mod_auth_idtoken-e2e/1"
@@ -626,11 +673,13 @@ class Browser:
     def get(self, url, **kw):
         kw.setdefault("allow_redirects", False)
         kw.setdefault("timeout", 30)
+        kw.setdefault("verify", self.verify)
         return self.session.get(url, **kw)
 
     def post(self, url, **kw):
         kw.setdefault("allow_redirects", False)
         kw.setdefault("timeout", 30)
+        kw.setdefault("verify", self.verify)
         return self.session.post(url, **kw)
 
     def submit(self, response_or_page, base_url=None, override=None, index=0):
@@ -662,7 +711,7 @@ class Browser:
     def clone(self):
         """A new Browser holding copies of this one's cookies now (an attacker's copy, a second
         tab restored from a backup): later changes to either do not reach the other."""
-        other = Browser()
+        other = Browser(verify=self.verify)
         for c in self.session.cookies:
             other.session.cookies.set_cookie(copy.copy(c))
         return other

@@ -3,11 +3,10 @@
 import time
 import uuid
 
-from harness import Browser, Login, jws_parts, wait_module_log
+from harness import Browser, Login, jws_parts, mpm, one_process_settings, wait_module_log
 
 # One child process, so "one refetch per interval" is a property of one JWKS cache, not of several.
-ONE_CHILD = "\n".join(["StartServers 1", "ServerLimit 1", "MaxRequestWorkers 8", "MinSpareThreads 1",
-                       "MaxSpareThreads 8"])
+ONE_CHILD = one_process_settings(mpm())
 
 
 def copy_cookies(src: Browser, dst: Browser, prefix: str):

@@ -117,7 +117,7 @@ public struct SiteConfig: Sendable {
                 throw .invalid("IDTokenSignatureAlgorithms lists \(hmac.rawValue), which is keyed with the client secret: set IDTokenClientSecret or remove it")
             }
             guard secret.count >= 32 else {
-                throw .invalid("IDTokenClientSecret is \(secret.count) bytes: HMAC-signed tokens need a secret of at least 32 bytes (RFC 7518 §3.2)")
+                throw .invalid("IDTokenClientSecret is \(secret.count) bytes: HMAC-signed tokens need a secret of at least 32 bytes (RFC 7518 section 3.2)")
             }
         }
         if let list = values[.trustedAudiences] { config.trustedAudiences = Set(list.split(separator: " ").map(String.init)) }

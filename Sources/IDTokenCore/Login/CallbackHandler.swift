@@ -50,7 +50,9 @@ enum CallbackHandler {
                                   claims: ClaimsForApp.flatten(validated.claims, delimiter: config.claimDelimiter,
                                                                keep: config.claimsKeep, drop: config.claimsDrop))
             let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
-            guard let cookies = jar.save(session, id: nil, now: now) else { throw .storeFailed }
+            guard let cookies = jar.save(session, id: nil, now: now) else {
+                throw .sessionNotStored(bytes: session.encoded().count)
+            }
             var log = "login of '\(Masking.printable(validated.subject))' (\(validated.algorithm.rawValue), kid \(validated.keyID.map { Masking.printable($0) } ?? "none"))"
             var level = Decision.LogLine.Level.info
             let size = cookies.reduce(0) { $0 + $1.utf8.count }

@@ -15,6 +15,7 @@ enum LoginError: Error, Equatable {
     case stateMismatch
     case replayed
     case storeFailed
+    case sessionNotStored(bytes: Int)
     case logoutReturnRefused(String)
     case remoteUserClaimMissing(String)
     case invalidToken(TokenError)
@@ -26,7 +27,7 @@ enum LoginError: Error, Equatable {
         case .bodyTooLarge: return 413
         case .providerError, .invalidToken, .remoteUserClaimMissing: return 401
         case .provider(let e): return e.status
-        case .storeFailed: return 503
+        case .storeFailed, .sessionNotStored: return 503
         default: return 400
         }
     }
@@ -43,7 +44,7 @@ enum LoginError: Error, Equatable {
             return safe ? code : "provider_error"
         case .stateCookieMissing, .stateCookieUnreadable, .stateExpired, .stateMismatch, .replayed:
             return "invalid_state"
-        case .storeFailed:
+        case .storeFailed, .sessionNotStored:
             return "temporarily_unavailable"
         case .invalidToken, .remoteUserClaimMissing:
             return "invalid_token"
@@ -61,7 +62,7 @@ enum LoginError: Error, Equatable {
             return "The identity provider did not log you in."
         case .invalidToken, .stateMismatch, .replayed, .remoteUserClaimMissing:
             return "The login response could not be verified."
-        case .storeFailed:
+        case .storeFailed, .sessionNotStored:
             return "The login cannot be completed right now. Please try again in a moment."
         case .provider:
             return "The identity provider cannot be reached right now. Please try again in a moment."
@@ -92,6 +93,7 @@ enum LoginError: Error, Equatable {
         case .remoteUserClaimMissing(let claim): return "the ID token has no usable '\(Masking.printable(claim))' claim for REMOTE_USER (IDTokenRemoteUserClaim)"
         case .replayed: return "login response replayed: its nonce was already used for a login"
         case .storeFailed: return "the shared store (IDTokenCache) failed while marking the login response as used; refused (fail closed)"
+        case .sessionNotStored(let bytes): return "the session (\(bytes) bytes sealed) could not be stored in the shared store (IDTokenCache): an entry over 64 KiB, a full or too small cache (shmcb: give it a size, e.g. IDTokenCache shmcb:idtoken(8388608)), or the store is down; keep fewer claims (IDTokenClaimsKeep) or set IDTokenLogoutIDTokenHint Off"
         case .invalidToken(let e): return "ID token refused: " + e.logDescription
         case .provider(let e): return e.logDescription
         }
