@@ -4,6 +4,8 @@ public struct Site: Sendable {
     public let provider: ProviderCache
     /// Used when the request brings no shared store.
     public let localStore: MemoryStore
+    /// Cookie sessions this child has already decrypted.
+    let openedSessions = OpenedSessions()
 
     public init(config: SiteConfig, provider: ProviderCache, localStore: MemoryStore = MemoryStore()) {
         self.config = config

@@ -3,7 +3,7 @@
 enum SessionGate {
     static func pass(_ request: AuthRequest, site: Site, now: Int64) -> Decision.Pass? {
         let config = site.config
-        let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
+        let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore, opened: site.openedSessions)
         // An expired or foreign session is simply not a session: a new login, never an error page.
         guard var loaded = jar.load(now: now), loaded.session.isValid(now: now, idleTimeout: config.sessionIdleTimeout) else {
             return nil

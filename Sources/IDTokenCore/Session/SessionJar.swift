@@ -6,6 +6,8 @@ struct SessionJar {
     let config: SiteConfig
     let request: AuthRequest
     let store: any SharedStore
+    /// This child's already-opened cookie sessions (nil: always open afresh).
+    var opened: OpenedSessions? = nil
 
     static let baseName = "idtoken_session"
     static let chunkMarker = "chunks-"
@@ -33,7 +35,11 @@ struct SessionJar {
         for value in cookies.values(named: cookieName) {
             switch config.sessionStore {
             case .cookie:
-                guard let sealed = reassemble(value, cookies), let session = open(sealed) else { continue }
+                guard let sealed = reassemble(value, cookies) else { continue }
+                let key = String(sealed)
+                if let session = opened?.session(for: key) { return Loaded(session: session, id: nil) }
+                guard let session = open(sealed) else { continue }
+                opened?.remember(session, for: key)
                 return Loaded(session: session, id: nil)
             case .cache:
                 guard value.utf8.count <= 64, case .success(let sealed) = store.get(storeKey("s", String(value)), now: now),
