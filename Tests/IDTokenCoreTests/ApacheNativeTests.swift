@@ -74,6 +74,26 @@ import Testing
         #expect(r.location.components(separatedBy: "max_age=").count == 2)
     }
 
+    @Test mutating func requestedAcrValuesAreEnforcedAtTheCallback() throws {
+        let site = Site.test()
+        let dir = try DirConfig(settings: [("IDTokenAuthRequestParams", "acr_values=urn:mfa")])
+        var jar = CookieJar()
+        let r = try #require(RequestDecider.decide(get(dir), site: site, now: now, rng: &rng).redirect)
+        jar.apply(r.setCookies)
+        let q = queryItems(r.location)
+        #expect(q["acr_values"] == "urn:mfa")
+        func callback(acr: String?) -> Decision {
+            var f = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "")
+            if let acr { f.claims["acr"] = .string(acr) }
+            let body = "state=\(q["state"] ?? "")&id_token=\(f.signed())"
+            return RequestDecider.decide(AuthRequest(method: "POST", scheme: "http", host: "localhost:8080", target: "/app/callback",
+                                                     cookie: jar.header, contentType: "application/x-www-form-urlencoded",
+                                                     body: Array(body.utf8)), site: site, now: now, rng: &rng)
+        }
+        #expect(callback(acr: "urn:password").response?.status == 401)
+        #expect(callback(acr: "urn:mfa").redirect?.status == 303)
+    }
+
     @Test mutating func claimsReachTheAppAsTheLocationAsks() throws {
         var s = SessionTests()
         let site = Site.test()
@@ -99,9 +119,19 @@ import Testing
         let site = Site.test { $0.remoteUserClaim = "email"; $0.remoteUserPattern = "^([^@]+)@example\\.org$" }
         let (jar, _) = try s.login(site)
         #expect(RequestDecider.decide(get(DirConfig(), jar), site: site, now: now + 1, rng: &rng).passed?.remoteUser == "alice")
+        // No usable value for REMOTE_USER: the login is refused, not let in as someone else.
         let strict = Site.test { $0.remoteUserClaim = "email"; $0.remoteUserPattern = "@corp\\.example$" }
-        // No usable claim: the login is refused (the helper records that as an issue).
-        withKnownIssue { _ = try s.login(strict) }
+        var browser = CookieJar()
+        let start = try #require(RequestDecider.decide(get(DirConfig(), browser), site: strict, now: now, rng: &rng).redirect)
+        browser.apply(start.setCookies)
+        let q = queryItems(start.location)
+        let body = "state=\(q["state"] ?? "")&id_token=\(TokenFactory.standard(now: now, nonce: q["nonce"] ?? "").signed())"
+        let refused = try #require(RequestDecider.decide(
+            AuthRequest(method: "POST", scheme: "http", host: "localhost:8080", target: "/app/callback", cookie: browser.header,
+                        contentType: "application/x-www-form-urlencoded", body: Array(body.utf8)),
+            site: strict, now: now, rng: &rng).response)
+        #expect(refused.status == 401)
+        #expect(refused.log?.message.contains("REMOTE_USER") == true)
     }
 
     @Test func redirectURIMustLieInsideAProtectedLocation() throws {

@@ -79,6 +79,19 @@ import Testing
         #expect(throws: Never.self) { try IDTokenValidator.validate(f.signed(), keys: keys, expect: expect(maxAge: 600), now: Self.now) }
     }
 
+    @Test func acrMustBeOneOfTheRequestedValues() {
+        var e = expect()
+        e.acrValues = ["urn:mfa", "urn:phr"]
+        var f = TokenFactory.standard(now: Self.now)
+        #expect(throws: TokenError.acrNotSatisfied(got: nil)) { try IDTokenValidator.validate(f.signed(), keys: keys, expect: e, now: Self.now) }
+        f.claims["acr"] = .string("urn:password")
+        #expect(throws: TokenError.acrNotSatisfied(got: "urn:password")) { try IDTokenValidator.validate(f.signed(), keys: keys, expect: e, now: Self.now) }
+        f.claims["acr"] = .string("urn:phr")
+        #expect(throws: Never.self) { try IDTokenValidator.validate(f.signed(), keys: keys, expect: e, now: Self.now) }
+        // Not requested: not checked.
+        #expect(throws: Never.self) { try IDTokenValidator.validate(f.signed(), keys: keys, expect: expect(), now: Self.now) }
+    }
+
     @Test func entraTenantTemplateIsFilledFromTid() throws {
         let template = "https://login.microsoftonline.com/{tenantid}/v2.0"
         let tid = "9188040d-6c67-4c5b-b112-36a304b66dad"

@@ -93,7 +93,8 @@ enum CallbackHandler {
             let expect = TokenExpectations(issuer: IssuerRule(issuer: metadata.issuer), clientID: config.clientID,
                                            trustedAudiences: config.trustedAudiences, nonce: login.nonce,
                                            loginStartedAt: login.createdAt, allowedAlgorithms: config.allowedAlgorithms,
-                                           clientSecret: config.clientSecret, maxAge: login.maxAge, clockSkew: config.clockSkew)
+                                           clientSecret: config.clientSecret, maxAge: login.maxAge,
+                                           acrValues: login.acrValues, clockSkew: config.clockSkew)
             return try IDTokenValidator.validate(token, keys: keys, expect: expect, now: now)
         } catch let e as TokenError {
             throw .invalidToken(e)

@@ -30,7 +30,8 @@ enum LoginStart {
         let returnTo = request.target.hasPrefix("/") && !request.target.hasPrefix("//") ? request.target : "/"
         let extra = request.dir.authRequestParameters ?? []
         let maxAge = extra.last { $0.0 == "max_age" }.flatMap { Int64($0.1) } ?? config.maxAge
-        let login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, using: &rng)
+        let acrValues = extra.last { $0.0 == "acr_values" }.map { $0.1.split(separator: " ").map(String.init) } ?? []
+        let login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, acrValues: acrValues, using: &rng)
         guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: config.cookieContext) else {
             return .respond(ErrorPage.response(status: 500, code: "internal_error", message: "The login could not be started.",
                                                setCookies: [], log: .init(level: .error, message: "sealing the state cookie failed")))

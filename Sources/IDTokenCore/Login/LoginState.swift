@@ -9,6 +9,8 @@ struct LoginState: Equatable {
     var createdAt: Int64
     /// The max_age this login asked for (server-wide or the location's), which auth_time must meet.
     var maxAge: Int64?
+    /// The acr_values this login asked for (the location's), one of which the token's acr must be.
+    var acrValues: [String] = []
 
     static let cookiePrefix = "idtoken_state_"
     /// Characters of the state value that name its cookie, so parallel logins (two tabs) do not
@@ -21,7 +23,7 @@ struct LoginState: Equatable {
         cookiePrefix + String(state.prefix(cookieNameLength))
     }
 
-    private static let format: UInt8 = 2
+    private static let format: UInt8 = 3
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
@@ -31,27 +33,32 @@ struct LoginState: Equatable {
         w.string(nonce)
         w.string(returnTo)
         w.i64(maxAge ?? -1)
+        w.string(acrValues.joined(separator: " "))
         return w.bytes
     }
 
-    init(state: String, nonce: String, returnTo: String, createdAt: Int64, maxAge: Int64? = nil) {
+    init(state: String, nonce: String, returnTo: String, createdAt: Int64, maxAge: Int64? = nil, acrValues: [String] = []) {
         self.state = state
         self.nonce = nonce
         self.returnTo = returnTo
         self.createdAt = createdAt
         self.maxAge = maxAge
+        self.acrValues = acrValues
     }
 
     init?(decoding bytes: [UInt8]) {
         var r = ByteReader(bytes)
         guard r.u8() == Self.format, let created = r.i64(), let state = r.string(), let nonce = r.string(),
-              let returnTo = r.string(), let maxAge = r.i64(), r.isAtEnd else { return nil }
-        self.init(state: state, nonce: nonce, returnTo: returnTo, createdAt: created, maxAge: maxAge >= 0 ? maxAge : nil)
+              let returnTo = r.string(), let maxAge = r.i64(), let acr = r.string(), r.isAtEnd else { return nil }
+        self.init(state: state, nonce: nonce, returnTo: returnTo, createdAt: created, maxAge: maxAge >= 0 ? maxAge : nil,
+                  acrValues: acr.split(separator: " ").map(String.init))
     }
 
     /// A fresh login: 256-bit random state and nonce, unguessable and single-use.
-    static func start<R: RandomNumberGenerator>(returnTo: String, now: Int64, maxAge: Int64?, using rng: inout R) -> LoginState {
-        LoginState(state: randomToken(using: &rng), nonce: randomToken(using: &rng), returnTo: returnTo, createdAt: now, maxAge: maxAge)
+    static func start<R: RandomNumberGenerator>(returnTo: String, now: Int64, maxAge: Int64?, acrValues: [String] = [],
+                                                using rng: inout R) -> LoginState {
+        LoginState(state: randomToken(using: &rng), nonce: randomToken(using: &rng), returnTo: returnTo, createdAt: now,
+                   maxAge: maxAge, acrValues: acrValues)
     }
 
     static func randomToken<R: RandomNumberGenerator>(using rng: inout R) -> String {

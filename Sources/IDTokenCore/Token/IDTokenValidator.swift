@@ -12,6 +12,8 @@ struct TokenExpectations {
     var clientSecret: [UInt8]? = nil
     /// When max_age was requested: `auth_time` must be present and recent enough (Core §3.1.3.7 step 13).
     var maxAge: Int64? = nil
+    /// When acr_values was requested: the token's `acr` must be one of them (Core §3.1.3.7 step 12).
+    var acrValues: [String] = []
     let clockSkew: Int64
 }
 
@@ -79,6 +81,11 @@ enum IDTokenValidator {
         if let maxAge = expect.maxAge {
             guard let authTime = c.time("auth_time") else { throw .missingAuthTime }
             guard now - authTime <= maxAge + expect.clockSkew else { throw .authenticationTooOld(at: authTime) }
+        }
+        if !expect.acrValues.isEmpty {
+            guard let acr = c.all["acr"]?.stringValue, expect.acrValues.contains(acr) else {
+                throw .acrNotSatisfied(got: c.all["acr"]?.stringValue)
+            }
         }
         guard let nonce = c.nonce else { throw .missingNonce }
         guard constantTimeEquals(nonce, expect.nonce) else { throw .nonceMismatch }

@@ -28,6 +28,7 @@ public enum TokenError: Error, Equatable, Sendable {
     case missingAuthTime
     case authenticationTooOld(at: Int64)
     case duplicateMember(String)
+    case acrNotSatisfied(got: String?)
 
     /// One line for the error log. Every value quoted came from the token, so it is made printable and
     /// short first: a token must not be able to forge log lines.
@@ -60,6 +61,7 @@ public enum TokenError: Error, Equatable, Sendable {
         case .missingNonce: return "token has no nonce claim"
         case .missingAuthTime: return "token has no auth_time although max_age was requested"
         case .authenticationTooOld(let at): return "the user authenticated at \(at), longer ago than max_age allows"
+        case .acrNotSatisfied(let got): return "acr '\(got.map(m) ?? "none")' is not one of the acr_values requested"
         case .duplicateMember(let where_): return "duplicate member in the token's \(where_) JSON"
         }
     }
