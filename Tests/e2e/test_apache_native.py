@@ -434,6 +434,8 @@ def test_auth_request_params_only_where_configured(native, provider, browser):
 
 
 def test_login_through_a_location_with_extra_params(native, provider, browser):
+    # /t/params asks for acr_values "urn:a urn:b": the token must assert one of them (Core 3.1.3.7 step 12).
+    provider.configure(extra_claims={"acr": "urn:b"})
     login = Login(browser, native, "/t/params/env")
     env = login.run()
     assert login.params["prompt"] == "login"
@@ -441,10 +443,20 @@ def test_login_through_a_location_with_extra_params(native, provider, browser):
     assert env["REQUEST_URI"] == "/t/params/env"  # back where the login started
 
 
+def test_requested_acr_not_asserted_is_refused(native, provider):
+    provider.configure(extra_claims={"acr": "urn:password"})
+    login = Login(Browser(), native, "/t/params/env").start().at_provider()
+    offset = native.log_size()
+    r = login.callback()
+    assert r.status_code == 401, r.text[:500]
+    assert not [c for c in set_cookies(r) if "idtoken_session" in c.name and not c.clears]
+    assert wait_module_log(native, offset, r"acr"), native.log_since(offset)
+
+
 def test_max_age_of_a_location_is_enforced_on_auth_time(native, provider):
     """max_age=120 asked for by /t/params: a login the provider reports as 10 minutes old is refused
     there, and accepted where no max_age was asked for."""
-    provider.configure(extra_claims={"auth_time": int(time.time()) - 600})
+    provider.configure(extra_claims={"auth_time": int(time.time()) - 600, "acr": "urn:a"})
     stale = Login(Browser(), native, "/t/params/env").start().at_provider()
     offset = native.log_size()
     r = stale.callback()
