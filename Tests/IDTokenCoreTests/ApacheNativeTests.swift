@@ -58,7 +58,7 @@ import Testing
     }
 
     @Test mutating func unauthenticatedActions() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         let pass = try #require(RequestDecider.decide(get(try DirConfig(settings: [("IDTokenUnauthAction", "pass")])), site: site, now: now, rng: &rng).passed)
         #expect(pass.remoteUser == nil && pass.headers.isEmpty)
         #expect(RequestDecider.decide(get(try DirConfig(settings: [("IDTokenUnauthAction", "401")])), site: site, now: now, rng: &rng).response?.status == 401)
@@ -67,7 +67,7 @@ import Testing
 
     @Test mutating func extraAuthorizationParametersAndTheirMaxAge() throws {
         let dir = try DirConfig(settings: [("IDTokenAuthRequestParams", "prompt=login max_age=120 scope=groups login_hint=alice@example.org")])
-        let r = try #require(RequestDecider.decide(get(dir), site: .test(), now: now, rng: &rng).redirect)
+        let r = try #require(RequestDecider.decide(get(dir), site: .fixture(), now: now, rng: &rng).redirect)
         let q = queryItems(r.location)
         #expect(q["prompt"] == "login" && q["max_age"] == "120" && q["login_hint"] == "alice@example.org")
         #expect(q["scope"] == "openid email profile groups")
@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test mutating func requestedAcrValuesAreEnforcedAtTheCallback() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         let dir = try DirConfig(settings: [("IDTokenAuthRequestParams", "acr_values=urn:mfa")])
         var jar = CookieJar()
         let r = try #require(RequestDecider.decide(get(dir), site: site, now: now, rng: &rng).redirect)
@@ -96,7 +96,7 @@ import Testing
 
     @Test mutating func claimsReachTheAppAsTheLocationAsks() throws {
         var s = SessionTests()
-        let site = Site.test()
+        let site = Site.fixture()
         let (jar, token) = try s.login(site, claims: ["name": .string("Zoë Ünal")])
         func pass(_ settings: [(String, String)]) throws -> Decision.Pass {
             try #require(RequestDecider.decide(get(try DirConfig(settings: settings), jar), site: site, now: now + 1, rng: &rng).passed)
@@ -116,11 +116,11 @@ import Testing
 
     @Test mutating func remoteUserFromAnotherClaimWithAPattern() throws {
         var s = SessionTests()
-        let site = Site.test { $0.remoteUserClaim = "email"; $0.remoteUserPattern = "^([^@]+)@example\\.org$" }
+        let site = Site.fixture { $0.remoteUserClaim = "email"; $0.remoteUserPattern = "^([^@]+)@example\\.org$" }
         let (jar, _) = try s.login(site)
         #expect(RequestDecider.decide(get(DirConfig(), jar), site: site, now: now + 1, rng: &rng).passed?.remoteUser == "alice")
         // No usable value for REMOTE_USER: the login is refused, not let in as someone else.
-        let strict = Site.test { $0.remoteUserClaim = "email"; $0.remoteUserPattern = "@corp\\.example$" }
+        let strict = Site.fixture { $0.remoteUserClaim = "email"; $0.remoteUserPattern = "@corp\\.example$" }
         var browser = CookieJar()
         let start = try #require(RequestDecider.decide(get(DirConfig(), browser), site: strict, now: now, rng: &rng).redirect)
         browser.apply(start.setCookies)

@@ -12,7 +12,7 @@ import Testing
 
     @Test mutating func logoutEndsTheSessionAndGoesToTheProvider() throws {
         var s = SessionTests()
-        let site = Site.test()
+        let site = Site.fixture()
         var (jar, token) = try s.login(site)
         let r = try #require(RequestDecider.decide(logout("/public/", jar), site: site, now: now + 10, rng: &rng).redirect)
         #expect(r.location.hasPrefix(FakeProvider.issuer + "/logout?"))
@@ -35,7 +35,7 @@ import Testing
     @Test(arguments: openRedirects)
     func openRedirectIsRefusedAndNothingIsCleared(_ url: String) throws {
         var s = SessionTests()
-        let site = Site.test()
+        let site = Site.fixture()
         let (jar, _) = try s.login(site)
         var rng = SeededRandom(state: 1)
         let r = try #require(RequestDecider.decide(logout(url, jar), site: site, now: now + 10, rng: &rng).response)
@@ -54,7 +54,7 @@ import Testing
     @Test mutating func cacheModeLogoutRevokesEverywhere() throws {
         var s = SessionTests()
         let store = MemoryStore()
-        let site = Site.test { $0.sessionStore = .cache }
+        let site = Site.fixture { $0.sessionStore = .cache }
         let (jar, _) = try s.login(site, store: store)
         _ = try #require(RequestDecider.decide(logout("", jar, store: store), site: site, now: now + 10, rng: &rng).redirect)
         // The stolen copy of the cookie is worth nothing now.
@@ -66,7 +66,7 @@ import Testing
         fake.set(FakeProvider.discoveryURL, .response(status: 200, body: Array("""
             {"issuer":"\(FakeProvider.issuer)","authorization_endpoint":"\(FakeProvider.issuer)/authorize","jwks_uri":"\(FakeProvider.issuer)/jwks"}
             """.utf8)))
-        let site = Site.test(provider: fake)
+        let site = Site.fixture(provider: fake)
         let r = try #require(RequestDecider.decide(logout("/bye", CookieJar()), site: site, now: now, rng: &rng).redirect)
         #expect(r.location == "http://localhost:8080/bye")
         let page = try #require(RequestDecider.decide(logout("", CookieJar()), site: site, now: now, rng: &rng).response)
@@ -102,7 +102,7 @@ import Testing
 
     @Test mutating func logoutTokenEndsTheSessionsOfItsSid() throws {
         let store = MemoryStore()
-        let site = Site.test { $0.sessionStore = .cache }
+        let site = Site.fixture { $0.sessionStore = .cache }
         let jar = try loggedIn(site, store)
         let r = try #require(RequestDecider.decide(post(logoutToken(), store: store), site: site, now: now + 5, rng: &rng).response)
         #expect(r.status == 200)
@@ -114,7 +114,7 @@ import Testing
 
     @Test mutating func subOnlyTokenEndsTheUsersSessions() throws {
         let store = MemoryStore()
-        let site = Site.test { $0.sessionStore = .cache }
+        let site = Site.fixture { $0.sessionStore = .cache }
         let jar = try loggedIn(site, store)
         let token = logoutToken(sid: nil, sub: "alice-0001", jti: "jti-sub")
         #expect(RequestDecider.decide(post(token, store: store), site: site, now: now + 5, rng: &rng).response?.status == 200)
@@ -148,7 +148,7 @@ import Testing
     @Test(arguments: badTokens)
     mutating func badLogoutTokenChangesNothing(_ bad: Bad) throws {
         let store = MemoryStore()
-        let site = Site.test { $0.sessionStore = .cache }
+        let site = Site.fixture { $0.sessionStore = .cache }
         let jar = try loggedIn(site, store)
         let r = try #require(RequestDecider.decide(post(bad.make(self), store: store), site: site, now: now + 5, rng: &rng).response)
         #expect(r.status == 400)
@@ -156,7 +156,7 @@ import Testing
     }
 
     @Test mutating func cookieSessionsCannotBeEndedFromTheServer() throws {
-        let r = try #require(RequestDecider.decide(post(logoutToken(), store: MemoryStore()), site: .test(), now: now, rng: &rng).response)
+        let r = try #require(RequestDecider.decide(post(logoutToken(), store: MemoryStore()), site: .fixture(), now: now, rng: &rng).response)
         #expect(r.status == 501)
     }
 

@@ -28,7 +28,7 @@ import Testing
 
     @Test mutating func unauthenticatedBrowserIsSentToTheProvider() throws {
         var jar = CookieJar()
-        let d = RequestDecider.decide(get("/app/page?x=1", jar), site: .test(), now: now, rng: &rng)
+        let d = RequestDecider.decide(get("/app/page?x=1", jar), site: .fixture(), now: now, rng: &rng)
         let r = try #require(d.redirect)
         #expect(r.status == 302)
         #expect(r.location.hasPrefix(FakeProvider.issuer + "/authorize?"))
@@ -45,12 +45,12 @@ import Testing
         #expect(cookie.hasPrefix("idtoken_state_"))
         for attribute in ["Path=/", "Max-Age=360", "Secure", "HttpOnly", "SameSite=None"] { #expect(cookie.contains(attribute)) }
         jar.apply(r.setCookies)
-        let again = try #require(RequestDecider.decide(get("/app/page", jar), site: .test(), now: now, rng: &rng).redirect)
+        let again = try #require(RequestDecider.decide(get("/app/page", jar), site: .fixture(), now: now, rng: &rng).redirect)
         #expect(queryItems(again.location)["state"] != q["state"])
     }
 
     @Test mutating func completeLoginThenRequestsPassWithClaims() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         let q = try startLogin(site, &jar)
         let token = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "").signed()
@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test mutating func wrongNonceOpensNoSession() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         let q = try startLogin(site, &jar)
         let token = TokenFactory.standard(now: now, nonce: "someone-elses-nonce").signed()
@@ -89,7 +89,7 @@ import Testing
     }
 
     @Test mutating func callbackWithoutItsStateCookieIsRefused() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         let q = try startLogin(site, &jar)
         let token = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "").signed()
@@ -99,7 +99,7 @@ import Testing
     }
 
     @Test mutating func expiredStateIsRefused() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         let q = try startLogin(site, &jar)
         let token = TokenFactory.standard(now: now + 400, nonce: q["nonce"] ?? "").signed()
@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test mutating func repeatedParameterAndQueryResponsesAreRefused() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         let q = try startLogin(site, &jar)
         let token = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "").signed()
@@ -122,7 +122,7 @@ import Testing
     }
 
     @Test mutating func callbackAsksForTheBodyAndRefusesWrongContentTypes() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var req = AuthRequest(method: "POST", scheme: "http", host: "localhost:8080", target: "/app/callback",
                               contentType: "application/x-www-form-urlencoded; charset=UTF-8")
         guard case .readBody(let limit) = RequestDecider.decide(req, site: site, now: now, rng: &rng) else {
@@ -138,7 +138,7 @@ import Testing
     }
 
     @Test mutating func providerErrorResponseIsShownAndClearsTheState() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         let q = try startLogin(site, &jar)
         var req = post(state: q["state"] ?? "", token: nil, jar)
@@ -150,17 +150,17 @@ import Testing
     }
 
     @Test mutating func scriptsGet401AndNoStateCookie() throws {
-        let d = RequestDecider.decide(get("/app/data.json", CookieJar(), accept: "application/json"), site: .test(), now: now, rng: &rng)
+        let d = RequestDecider.decide(get("/app/data.json", CookieJar(), accept: "application/json"), site: .fixture(), now: now, rng: &rng)
         let r = try #require(d.response)
         #expect(r.status == 401)
         #expect(r.setCookies.isEmpty)
         var xhr = get("/app/page", CookieJar())
         xhr.secFetchMode = "cors"
-        #expect(RequestDecider.decide(xhr, site: .test(), now: now, rng: &rng).response?.status == 401)
+        #expect(RequestDecider.decide(xhr, site: .fixture(), now: now, rng: &rng).response?.status == 401)
     }
 
     @Test mutating func stateCookiesAreCapped() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         for i in 0..<12 {
             let d = RequestDecider.decide(get("/app/p\(i)", jar), site: site, now: now + Int64(i), rng: &rng)
@@ -172,22 +172,22 @@ import Testing
     @Test mutating func providerDownGives503AndBadDocumentGives502() throws {
         let down = FakeProvider()
         down.set(FakeProvider.discoveryURL, .failed(timedOut: true, tooLarge: false, reason: "timeout"))
-        let r = try #require(RequestDecider.decide(get("/app/", CookieJar()), site: .test(provider: down), now: now, rng: &rng).response)
+        let r = try #require(RequestDecider.decide(get("/app/", CookieJar()), site: .fixture(provider: down), now: now, rng: &rng).response)
         #expect(r.status == 503)
         #expect(r.log?.level == .error)
         let garbage = FakeProvider()
         garbage.set(FakeProvider.discoveryURL, .response(status: 200, body: Array("<html>".utf8)))
-        #expect(RequestDecider.decide(get("/app/", CookieJar()), site: .test(provider: garbage), now: now, rng: &rng).response?.status == 502)
+        #expect(RequestDecider.decide(get("/app/", CookieJar()), site: .fixture(provider: garbage), now: now, rng: &rng).response?.status == 502)
     }
 
     @Test mutating func forgedSessionCookieIsJustNotASession() throws {
         var jar = CookieJar()
         jar.cookies["idtoken_session"] = "AQ" + String(repeating: "x", count: 100)
-        #expect(RequestDecider.decide(get("/app/", jar), site: .test(), now: now, rng: &rng).redirect?.status == 302)
+        #expect(RequestDecider.decide(get("/app/", jar), site: .fixture(), now: now, rng: &rng).redirect?.status == 302)
     }
 
     @Test mutating func replayedResponseIsRefusedEvenWithItsStateCookie() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         let q = try startLogin(site, &jar)
         let token = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "").signed()
@@ -206,7 +206,7 @@ import Testing
             func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> { .failure(.failed) }
             func remove(_ key: [UInt8]) -> StoreStatus { .error }
         }
-        let site = Site.test()
+        let site = Site.fixture()
         var jar = CookieJar()
         let q = try startLogin(site, &jar)
         var req = post(state: q["state"] ?? "", token: TokenFactory.standard(now: now, nonce: q["nonce"] ?? "").signed(), jar)
@@ -218,7 +218,7 @@ import Testing
 
     @Test mutating func staticMetadataNeedsNoDiscovery() throws {
         let fake = FakeProvider()
-        var site = Site.test(provider: fake)
+        var site = Site.fixture(provider: fake)
         var config = site.config
         config.provider = ProviderSource(issuer: FakeProvider.issuer, authorizationEndpoint: "https://op.example.org/auth?tenant=x",
                                          jwksURI: FakeProvider.issuer + "/jwks")

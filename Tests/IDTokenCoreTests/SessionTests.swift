@@ -36,7 +36,7 @@ import Testing
     ]
 
     @Test mutating func fatSessionIsChunkedAndReassembled() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         let (jar, _) = try login(site, claims: Self.fatClaims)
         let chunks = jar.cookies.keys.filter { $0.hasPrefix("idtoken_session_") }
         #expect(chunks.count >= 3)
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func everyChunkFitsInABrowserCookie() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         let session = Session(subject: "alice", issuer: "https://op", createdAt: now, expiresAt: now + 3600,
                               idToken: String(repeating: "t", count: 3000),
                               claims: [.init("groups", String(repeating: "x", count: 10_000))])
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test mutating func idleTimeoutSlidesAndRefreshesAtMostOncePerInterval() throws {
-        let site = Site.test { $0.sessionIdleTimeout = 600; $0.sessionRefreshInterval = 60 }
+        let site = Site.fixture { $0.sessionIdleTimeout = 600; $0.sessionRefreshInterval = 60 }
         var (jar, _) = try login(site)
         let early = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: now + 30, rng: &rng).passed)
         #expect(early.setCookies.isEmpty)
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test mutating func absoluteLifetimeEndsEvenAnActiveSession() throws {
-        let site = Site.test { $0.sessionLifetime = 3600; $0.sessionIdleTimeout = 600 }
+        let site = Site.fixture { $0.sessionLifetime = 3600; $0.sessionIdleTimeout = 600 }
         var (jar, _) = try login(site)
         var t = now
         while t < now + 3500 {
@@ -96,7 +96,7 @@ import Testing
     }
 
     @Test mutating func sessionCanBeCappedByTheTokenExpiry() throws {
-        let site = Site.test { $0.sessionCapToTokenExpiry = true }
+        let site = Site.fixture { $0.sessionCapToTokenExpiry = true }
         let (jar, _) = try login(site)
         #expect(RequestDecider.decide(get("/app/", jar), site: site, now: now + 299, rng: &rng).passed != nil)
         #expect(RequestDecider.decide(get("/app/", jar), site: site, now: now + 301, rng: &rng).passed == nil)
@@ -104,20 +104,20 @@ import Testing
 
     @Test mutating func cacheModeKeepsOnlyAnIDInTheCookie() throws {
         let store = MemoryStore()
-        let site = Site.test { $0.sessionStore = .cache }
+        let site = Site.fixture { $0.sessionStore = .cache }
         let (jar, _) = try login(site, claims: Self.fatClaims, store: store)
         let cookie = try #require(jar.cookies["idtoken_session"])
         #expect(cookie.count < 64)
         #expect(jar.cookies.count == 1)
         #expect(RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 5, rng: &rng).passed?.remoteUser == "alice-0001")
         // Another server sharing the store serves it; one without it does not.
-        let other = Site.test { $0.sessionStore = .cache }
+        let other = Site.fixture { $0.sessionStore = .cache }
         #expect(RequestDecider.decide(get("/app/", jar, store: store), site: other, now: now + 5, rng: &rng).passed != nil)
         #expect(RequestDecider.decide(get("/app/", jar, store: MemoryStore()), site: other, now: now + 5, rng: &rng).passed == nil)
     }
 
     @Test mutating func httpsCookiesUseTheHostPrefix() throws {
-        let site = Site.test()
+        let site = Site.fixture()
         let (jar, _) = try login(site, scheme: "https")
         #expect(jar.cookies["__Host-idtoken_session"] != nil)
         let pass = RequestDecider.decide(get("/app/", jar, scheme: "https"), site: site, now: now + 1, rng: &rng).passed
@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test mutating func claimsKeepAndDropListsShrinkTheSession() throws {
-        let site = Site.test { $0.claimsKeep = ["email", "groups"]; $0.claimsDrop = ["groups"] }
+        let site = Site.fixture { $0.claimsKeep = ["email", "groups"]; $0.claimsDrop = ["groups"] }
         let (jar, _) = try login(site)
         let pass = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: now + 1, rng: &rng).passed)
         #expect(pass.env.map(\.0) == ["IDTOKEN_CLAIM_email"])

@@ -1,7 +1,7 @@
 @testable import IDTokenCore
 
 extension Site {
-    static func test(provider: FakeProvider = FakeProvider(), redirect: String = "/app/callback",
+    static func fixture(provider: FakeProvider = FakeProvider(), redirect: String = "/app/callback",
                      configure: (inout SiteConfig) -> Void = { _ in }) -> Site {
         let keys = (try? SessionKeys(lines: [SealedCookieTests.keyA]))
         guard let keys, let redirectURI = try? RedirectURI(redirect) else {
