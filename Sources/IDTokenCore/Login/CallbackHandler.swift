@@ -87,7 +87,7 @@ enum CallbackHandler {
     private static func validate(_ token: String, login: LoginState, site: Site, now: Int64) throws(LoginError) -> ValidatedIDToken {
         let config = site.config
         do {
-            let (jws, _) = try IDTokenValidator.parse(token, allowed: config.allowedAlgorithms)
+            let (jws, alg) = try IDTokenValidator.parse(token, allowed: config.allowedAlgorithms)
             let metadata = try site.provider.metadata(now: now)
             let keys = try site.provider.keys(now: now, kid: jws.header.kid)
             let expect = TokenExpectations(issuer: IssuerRule(issuer: metadata.issuer), clientID: config.clientID,
@@ -95,7 +95,7 @@ enum CallbackHandler {
                                            loginStartedAt: login.createdAt, allowedAlgorithms: config.allowedAlgorithms,
                                            clientSecret: config.clientSecret, maxAge: login.maxAge,
                                            acrValues: login.acrValues, clockSkew: config.clockSkew)
-            return try IDTokenValidator.validate(token, keys: keys, expect: expect, now: now)
+            return try IDTokenValidator.validate(jws, alg: alg, keys: keys, expect: expect, now: now)
         } catch let e as TokenError {
             throw .invalidToken(e)
         } catch let e as ProviderError {

@@ -35,13 +35,16 @@ enum IDTokenValidator {
 
     /// Parses and checks the header. Separate from `validate` so the caller can refetch keys when the
     /// `kid` is unknown, before the signature is checked.
-    static func parse(_ token: String, allowed: Set<SignatureAlgorithm>) throws(TokenError) -> (CompactJWS, SignatureAlgorithm) {
+    /// RFC 8725 §3.11: an ID token is a plain JWT; other types (logout+jwt, at+jwt) must not pass as one.
+    static let idTokenTypes: Set<String> = ["jwt", "application/jwt"]
+
+    static func parse(_ token: String, allowed: Set<SignatureAlgorithm>,
+                      types: Set<String> = idTokenTypes) throws(TokenError) -> (CompactJWS, SignatureAlgorithm) {
         let jws = try CompactJWS(token)
         guard let algName = jws.header.alg else { throw .malformed("header has no alg") }
         guard let alg = SignatureAlgorithm(rawValue: algName) else { throw .unsupportedAlgorithm(algName) }
         guard allowed.contains(alg) else { throw .algorithmNotAllowed(algName) }
-        // RFC 8725 §3.11: an ID token is a plain JWT; other types (logout+jwt, at+jwt) must not pass as one.
-        if let typ = jws.header.typ, !["jwt", "application/jwt"].contains(typ.lowercased()) {
+        if let typ = jws.header.typ, !types.contains(typ.lowercased()) {
             throw .unsupportedType(typ)
         }
         // RFC 7515 §4.1.11: extensions we do not understand must make the token invalid.
@@ -51,6 +54,12 @@ enum IDTokenValidator {
 
     static func validate(_ token: String, keys: JWKSet, expect: TokenExpectations, now: Int64) throws(TokenError) -> ValidatedIDToken {
         let (jws, alg) = try parse(token, allowed: expect.allowedAlgorithms)
+        return try validate(jws, alg: alg, keys: keys, expect: expect, now: now)
+    }
+
+    /// For a token already parsed (the caller needed its kid to pick the key set).
+    static func validate(_ jws: CompactJWS, alg: SignatureAlgorithm, keys: JWKSet, expect: TokenExpectations,
+                         now: Int64) throws(TokenError) -> ValidatedIDToken {
         try verifySignature(jws, alg: alg, keys: keys, secret: expect.clientSecret)
         let claims = try IDTokenClaims(payload: jws.payload)
         let checked = try checkClaims(claims, expect: expect, now: now)

@@ -30,7 +30,6 @@ struct JWK: Sendable {
         let e: String?
         let x: String?
         let y: String?
-        let d: String?
         /// A symmetric key: never used for verification, read only so tests can name it.
         let k: String?
     }
