@@ -131,4 +131,22 @@ import Testing
         #expect(pass.env.map(\.0) == ["IDTOKEN_CLAIM_email"])
         #expect(pass.remoteUser == "alice-0001")
     }
+
+    @Test mutating func rememberedSessionsAreKeyedByTheExactSealedValue() throws {
+        let site = Site.fixture()
+        let (jar, _) = try login(site)
+        let opened = OpenedSessions(capacity: 32)
+        let loader = SessionJar(config: site.config, request: get("/app/", jar), store: MemoryStore(), opened: opened)
+        let first = try #require(loader.load(now: now))
+        let sealed = try #require(jar.cookies["idtoken_session"])
+        #expect(opened.session(for: sealed) == first.session)
+        // One changed character is another key: it is opened (and refused) afresh, never served from memory.
+        var tampered = Array(sealed.utf8)
+        tampered[tampered.count / 2] = tampered[tampered.count / 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        var forged = jar
+        forged.cookies["idtoken_session"] = String(decoding: tampered, as: UTF8.self)
+        #expect(SessionJar(config: site.config, request: get("/app/", forged), store: MemoryStore(), opened: opened).load(now: now) == nil)
+        // The expiry is still checked for a remembered session.
+        #expect(RequestDecider.decide(get("/app/", jar), site: site, now: now + 9 * 3600, rng: &rng).passed == nil)
+    }
 }
