@@ -85,7 +85,7 @@ public enum Directive: String, CaseIterable, Sendable {
         case .sessionKeyFile:
             return value.isEmpty ? "must name a file; \(SessionKeys.howToCreate)" : nil
         case .scope:
-            let ok = !value.isEmpty && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" }
+            let ok = !value.isEmpty && value.utf8.count <= 253 && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" }
             return ok ? nil : "scope names are printable ASCII without spaces, quotes or backslashes (got '\(Masking.printable(value))')"
         case .signatureAlgorithms:
             if value == "none" { return "'none' is never accepted: an unsigned token proves nothing" }
@@ -114,10 +114,11 @@ public enum Directive: String, CaseIterable, Sendable {
         case .sessionCapToTokenExpiry, .logoutIDTokenHint:
             return ["on", "off"].contains(value.lowercased()) ? nil : "must be On or Off"
         case .cookiePath:
-            let ok = value.hasPrefix("/") && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != ";" && $0 != "," }
-            return ok ? nil : "must be a path starting with / without spaces, ';' or ','"
+            let ok = value.hasPrefix("/") && value.utf8.count <= 256
+                && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != ";" && $0 != "," }
+            return ok ? nil : "must be a path starting with / of at most 256 characters, without spaces, ';' or ','"
         case .cookieDomain:
-            let ok = !value.isEmpty && value.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || $0 == "." || $0 == "-" || ($0 >= "0" && $0 <= "9") }
+            let ok = !value.isEmpty && value.utf8.count <= 253 && value.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || $0 == "." || $0 == "-" || ($0 >= "0" && $0 <= "9") }
             return ok ? nil : "must be a domain name such as example.org"
         case .cookieSameSite:
             return ["lax", "strict", "none"].contains(value.lowercased()) ? nil : "must be Lax, Strict or None"

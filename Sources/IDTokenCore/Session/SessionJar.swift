@@ -107,7 +107,9 @@ struct SessionJar {
             headers.append(single)
         } else {
             let overhead = cookie(cookieName + "_\(Self.maximumChunks)", "").headerValue.utf8.count
-            let size = Self.maximumSetCookieLength - overhead
+            // A very long cookie path or domain leaves little room per chunk, never none (no division
+            // by zero on a request path).
+            let size = max(512, Self.maximumSetCookieLength - overhead)
             let bytes = Array(sealed.utf8)
             count = (bytes.count + size - 1) / size
             headers.append(cookie(cookieName, Self.chunkMarker + String(count)).headerValue)
