@@ -18,7 +18,7 @@ import Glibc
     // MARK: docs/configuration.md
 
     @Test func everyDirectiveHasExactlyOneReferenceSection() throws {
-        let doc = try #require(RepoFile.text("docs/configuration.md"), "cannot read \(RepoFile.root)docs/configuration.md")
+        let doc = try #require(Fixture.repositoryText("docs/configuration.md"), "cannot read \(Fixture.repositoryRoot)docs/configuration.md")
         let headings = Markdown.level3Headings(doc)
         for name in Self.coreNames + [Self.moduleOnly] {
             let count = headings.filter { $0 == name }.count
@@ -27,7 +27,7 @@ import Glibc
     }
 
     @Test func everyReferenceSectionIsADirective() throws {
-        let doc = try #require(RepoFile.text("docs/configuration.md"), "cannot read \(RepoFile.root)docs/configuration.md")
+        let doc = try #require(Fixture.repositoryText("docs/configuration.md"), "cannot read \(Fixture.repositoryRoot)docs/configuration.md")
         let documented = Markdown.level3Headings(doc).filter { $0.hasPrefix("IDToken") }
         #expect(!documented.isEmpty, "no '### IDToken...' heading in docs/configuration.md")
         for heading in documented {
@@ -38,7 +38,7 @@ import Glibc
     // MARK: apache/mod_auth_idtoken.c
 
     @Test func commandTableHoldsEveryDirectiveOnceAndNothingElse() throws {
-        let source = try #require(RepoFile.text("apache/mod_auth_idtoken.c"), "cannot read \(RepoFile.root)apache/mod_auth_idtoken.c")
+        let source = try #require(Fixture.repositoryText("apache/mod_auth_idtoken.c"), "cannot read \(Fixture.repositoryRoot)apache/mod_auth_idtoken.c")
         let names = try CommandTable.entries(source).map(\.name)
         #expect(!names.isEmpty, "no AP_INIT_*(\"name\", ...) entry found in apache/mod_auth_idtoken.c")
         for name in names {
@@ -54,7 +54,7 @@ import Glibc
     /// (no OR_* override), server ones in the server config and virtual hosts (RSRC_CONF), as
     /// docs/configuration.md says.
     @Test func commandTableContextsMatchTheDirectiveKinds() throws {
-        let source = try #require(RepoFile.text("apache/mod_auth_idtoken.c"), "cannot read \(RepoFile.root)apache/mod_auth_idtoken.c")
+        let source = try #require(Fixture.repositoryText("apache/mod_auth_idtoken.c"), "cannot read \(Fixture.repositoryRoot)apache/mod_auth_idtoken.c")
         for entry in try CommandTable.entries(source) {
             let flags = entry.identifiers
             if Directive(rawValue: entry.name)?.isPerDirectory == true {
@@ -66,27 +66,6 @@ import Glibc
                         "\(entry.name) is a server directive: its command table entry should use RSRC_CONF, not ACCESS_CONF")
             }
         }
-    }
-}
-
-/// Files of this repository, by path from its root (three levels above this file).
-private enum RepoFile {
-    static let root: String = {
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3) // Tests/IDTokenCoreTests/DocsDriftTests.swift
-        return parts.joined(separator: "/") + "/"
-    }()
-
-    static func text(_ path: String) -> String? {
-        guard let f = fopen(root + path, "r") else { return nil }
-        defer { fclose(f) }
-        var out = [UInt8](), buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, f)
-            if n <= 0 { break }
-            out += buffer.prefix(n)
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 
