@@ -76,7 +76,8 @@ typedef struct {
 } auth_idtoken_dir_conf;
 
 /* What an authenticated IDT_PASS leaves for the rest of the request (request_config): the claims
- * `Require idtoken-claim` is answered from, copied into r->pool. None for an anonymous pass. */
+ * `Require idtoken-claim` is answered from, in r->pool (where the decision lives). None for an
+ * anonymous pass. */
 typedef struct {
     const idt_pair *claims;
     size_t claims_count;
@@ -1171,6 +1172,12 @@ static const char *request_host(request_rec *r)
     return apr_psprintf(r->pool, "%s:%u", name, (unsigned)port);
 }
 
+/* The decision's memory: the request pool, so it goes away with the request. */
+static void *pool_alloc(void *pool, size_t size)
+{
+    return apr_palloc((apr_pool_t *)pool, size);
+}
+
 static void fill_request(request_rec *r, int32_t site, idt_request *req)
 {
     memset(req, 0, sizeof(*req));
@@ -1185,6 +1192,8 @@ static void fill_request(request_rec *r, int32_t site, idt_request *req)
     req->sec_fetch_mode = apr_table_get(r->headers_in, "Sec-Fetch-Mode");
     req->sec_fetch_dest = apr_table_get(r->headers_in, "Sec-Fetch-Dest");
     req->x_requested_with = apr_table_get(r->headers_in, "X-Requested-With");
+    req->alloc = pool_alloc;
+    req->alloc_ctx = r->pool;
 }
 
 /* Reads at most `limit` bytes of the body into req. Never reads past the limit: the core answers
@@ -1271,16 +1280,17 @@ static void apply_side_effects(request_rec *r, const idt_decision *d)
 {
     apr_size_t i;
 
-    /* apr_table_add/set copy key and value into the table's pool (r->pool). err_headers_out
-     * survives error and redirect responses, headers_out does not. */
+    /* The decision already lives in r->pool (idt_request.alloc), so the tables take its strings as
+     * they are (the ...n variants copy nothing). err_headers_out survives error and redirect
+     * responses, headers_out does not. */
     for (i = 0; i < d->set_cookies_count; ++i) {
         if (d->set_cookies[i]) {
-            apr_table_add(r->err_headers_out, "Set-Cookie", d->set_cookies[i]);
+            apr_table_addn(r->err_headers_out, "Set-Cookie", d->set_cookies[i]);
         }
     }
     for (i = 0; i < d->env_count; ++i) {
         if (d->env[i].name && d->env[i].value) {
-            apr_table_set(r->subprocess_env, d->env[i].name, d->env[i].value);
+            apr_table_setn(r->subprocess_env, d->env[i].name, d->env[i].value);
         }
     }
     if (d->log_level != IDT_LOG_NONE && d->log_message) {
@@ -1296,29 +1306,14 @@ static void apply_side_effects(request_rec *r, const idt_decision *d)
     }
 }
 
-/* Keeps the claims of an authenticated IDT_PASS for `Require idtoken-claim`, which runs after the
- * decision is freed. */
+/* Keeps the claims of an authenticated IDT_PASS for `Require idtoken-claim`, which runs later in the
+ * request (and in its subrequests). They are in r->pool already. */
 static void keep_claims(request_rec *r, const idt_decision *d)
 {
     auth_idtoken_req_conf *kept = apr_pcalloc(r->pool, sizeof(*kept));
-    size_t count = d->claims ? d->claims_count : 0;
-    idt_pair *claims;
-    size_t i;
 
-    if (count > APR_SIZE_MAX / sizeof(*claims)) {
-        count = 0;
-    }
-    claims = apr_palloc(r->pool, sizeof(*claims) * (count ? count : 1));
-    for (i = 0; i < count; ++i) {
-        const idt_pair *claim = &d->claims[i];
-
-        if (claim->name && claim->value) {
-            claims[kept->claims_count].name = apr_pstrdup(r->pool, claim->name);
-            claims[kept->claims_count].value = apr_pstrdup(r->pool, claim->value);
-            ++kept->claims_count;
-        }
-    }
-    kept->claims = claims;
+    kept->claims = d->claims;
+    kept->claims_count = d->claims ? d->claims_count : 0;
     ap_set_module_config(r->request_config, &auth_idtoken_module, kept);
 }
 
@@ -1343,7 +1338,7 @@ static int apply_decision(request_rec *r, const idt_decision *d)
                           "the IDToken library let the request pass with an empty user name");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        r->user = apr_pstrdup(r->pool, d->remote_user);
+        r->user = d->remote_user;
         r->ap_auth_type = IDTOKEN_AUTH_TYPE;
         keep_claims(r, d);
         for (i = 0; i < d->headers_count; ++i) {
@@ -1357,7 +1352,7 @@ static int apply_decision(request_rec *r, const idt_decision *d)
                               "start with " IDT_HEADER_PREFIX, name ? name : "(null)");
                 continue;
             }
-            apr_table_set(r->headers_in, name, d->headers[i].value);
+            apr_table_setn(r->headers_in, name, d->headers[i].value);
         }
         return OK;
 
@@ -1368,7 +1363,7 @@ static int apply_decision(request_rec *r, const idt_decision *d)
                           (int)d->status);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        apr_table_set(r->headers_out, "Location", d->location);
+        apr_table_setn(r->headers_out, "Location", d->location);
         apr_table_set(r->err_headers_out, "Cache-Control", "no-store");
         return d->status;
 
@@ -1384,7 +1379,7 @@ static int apply_decision(request_rec *r, const idt_decision *d)
             }
             r->status = d->status;
             apr_table_set(r->err_headers_out, "Cache-Control", "no-store");
-            ap_set_content_type(r, apr_pstrdup(r->pool, d->content_type));
+            ap_set_content_type(r, d->content_type);
             ap_set_content_length(r, (apr_off_t)strlen(d->page));
             if (!r->header_only) {
                 ap_rwrite(d->page, (int)strlen(d->page), r);
@@ -1425,7 +1420,6 @@ static int auth_idtoken_check_authn(request_rec *r)
     auth_idtoken_srv_conf *conf;
     idt_request req;
     idt_decision d;
-    int status;
 
     if (type == NULL || strcasecmp(type, IDTOKEN_AUTH_TYPE) != 0) {
         return DECLINED;
@@ -1466,24 +1460,18 @@ static int auth_idtoken_check_authn(request_rec *r)
     apply_side_effects(r, &d);
 
     if (d.action == IDT_READ_BODY) {
-        apr_size_t limit = d.body_limit;
-
-        idt_decision_free(&d);
-        read_body(r, limit, &req);
+        read_body(r, d.body_limit, &req);
         memset(&d, 0, sizeof(d));
         idt_decide(&req, &d);
         apply_side_effects(r, &d);
         if (d.action == IDT_READ_BODY) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "the IDToken library asked for the request body twice");
-            idt_decision_free(&d);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    status = apply_decision(r, &d);
-    idt_decision_free(&d);
-    return status;
+    return apply_decision(r, &d);
 }
 
 /* ---- Require idtoken-claim ----------------------------------------------------------------------- */

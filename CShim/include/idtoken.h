@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 5
+#define IDT_ABI_VERSION 6
 
 int32_t idt_abi_version(void);
 
@@ -136,6 +136,11 @@ typedef struct {
     const idt_store *store;    /* the shared store, NULL when none is available */
     const int32_t *dir_configs;   /* the merged per-directory handles, parent first; may be empty */
     size_t dir_configs_count;
+    /* Memory for the decision (apr_palloc on the request pool): never NULL for size > 0. Everything
+     * the decision points to comes from here, so the module can hand the strings to Apache's tables
+     * as they are (apr_table_setn) and nothing is freed by hand. */
+    void *(*alloc)(void *alloc_ctx, size_t size);
+    void *alloc_ctx;
 } idt_request;
 
 typedef enum {
@@ -179,7 +184,8 @@ typedef struct {
     char *log_message;         /* for the error log; never holds a token or key */
     size_t body_limit;         /* IDT_READ_BODY */
     idt_pair *claims;          /* IDT_PASS: each claim's name and JSON value, kept by the module for
-                                  the request (and its subrequests) to answer `Require idtoken-claim` */
+                                  the request (and its subrequests) to answer `Require idtoken-claim`
+                                  (already in the request pool: kept as they are) */
     size_t claims_count;
 } idt_decision;
 
@@ -188,10 +194,8 @@ typedef struct {
  * client can never pose as the module. */
 #define IDT_HEADER_PREFIX "IDToken-"
 
-/* Fills *out (zeroed by the caller). Release it with idt_decision_free, whatever the action. */
+/* Fills *out (zeroed by the caller), from request->alloc. */
 void idt_decide(const idt_request *request, idt_decision *out);
-
-void idt_decision_free(idt_decision *decision);
 
 /* `Require idtoken-claim <require_line>` against the claims of an IDT_PASS decision (name, JSON).
  * Returns 1 granted, 0 denied, -1 when the line cannot be evaluated (logged by the caller). */

@@ -109,7 +109,7 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         out.pointee.action = Int32(IDT_RESPOND.rawValue)
         out.pointee.status = 500
         out.pointee.log_level = IDT_LOG_ERR
-        out.pointee.log_message = CExport.string("request for an unregistered site")
+        out.pointee.log_message = CExport.literal("request for an unregistered site")
         return
     }
     var body: [UInt8]?
@@ -133,17 +133,47 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count))
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
-    export(decision, into: out)
+    export(decision, into: out, request: r)
 }
 
-private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_decision>) {
+private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_decision>, request: idt_request) {
+    var counting = Arena.counting()
+    var scratch = idt_decision()
+    fill(decision, into: &scratch, arena: &counting)
+    guard var arena = Arena.block(counting.used, from: request) else {
+        out.pointee = idt_decision()
+        out.pointee.action = Int32(IDT_RESPOND.rawValue)
+        out.pointee.status = 500
+        out.pointee.log_level = IDT_LOG_ERR
+        out.pointee.log_message = CExport.literal("the module gave the IDToken library no memory for its decision")
+        return
+    }
+    fill(decision, into: out, arena: &arena)
+}
+
+/// Writes the decision's fields; every string and list comes from the arena.
+private func fill(_ decision: Decision, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
     func setLog(_ log: Decision.LogLine?) {
         guard let log else { return }
         out.pointee.log_level = log.level.rawValue
-        out.pointee.log_message = CExport.string(log.message)
+        out.pointee.log_message = arena.string(log.message)
     }
     func setCookies(_ list: [String]) {
-        (out.pointee.set_cookies, out.pointee.set_cookies_count) = CExport.strings(list)
+        let array = arena.array(of: UnsafeMutablePointer<CChar>?.self, count: list.count)
+        for (i, cookie) in list.enumerated() {
+            let s = arena.string(cookie)
+            array?[i] = s
+        }
+        out.pointee.set_cookies = array
+        out.pointee.set_cookies_count = array == nil ? 0 : list.count
+    }
+    func setPairs(_ list: [(String, String)]) -> (UnsafeMutablePointer<idt_pair>?, Int) {
+        let array = arena.array(of: idt_pair.self, count: list.count)
+        for (i, (name, value)) in list.enumerated() {
+            let n = arena.string(name), v = arena.string(value)
+            array?[i] = idt_pair(name: n, value: v)
+        }
+        return (array, array == nil ? 0 : list.count)
     }
     switch decision {
     case .decline:
@@ -153,48 +183,48 @@ private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_dec
         out.pointee.body_limit = limit
     case .pass(let p):
         out.pointee.action = Int32(IDT_PASS.rawValue)
-        out.pointee.remote_user = p.remoteUser.flatMap(CExport.string)
-        (out.pointee.headers, out.pointee.headers_count) = CExport.pairs(p.headers, latin1: p.latin1)
-        (out.pointee.env, out.pointee.env_count) = CExport.pairs(p.env, latin1: p.latin1)
-        (out.pointee.claims, out.pointee.claims_count) = CExport.pairs(p.claims)
+        setRendered(p.rendered, into: out, arena: &arena)
         setCookies(p.setCookies)
     case .redirect(let r):
         out.pointee.action = Int32(IDT_REDIRECT.rawValue)
         out.pointee.status = Int32(r.status)
-        out.pointee.location = CExport.string(r.location)
+        out.pointee.location = arena.string(r.location)
         setCookies(r.setCookies)
         setLog(r.log)
     case .respond(let r):
         out.pointee.action = Int32(IDT_RESPOND.rawValue)
         out.pointee.status = Int32(r.status)
-        out.pointee.page = CExport.string(r.page)
-        out.pointee.content_type = r.contentType.flatMap(CExport.string)
-        (out.pointee.env, out.pointee.env_count) = CExport.pairs(r.env)
+        out.pointee.page = arena.string(r.page)
+        out.pointee.content_type = r.contentType.flatMap { arena.string($0) }
+        (out.pointee.env, out.pointee.env_count) = setPairs(r.env)
         setCookies(r.setCookies)
         setLog(r.log)
     }
 }
 
-@_cdecl("idt_decision_free")
-public func idt_decision_free(_ d: UnsafeMutablePointer<idt_decision>?) {
-    guard let d else { return }
-    let v = d.pointee
-    free(v.location)
-    free(v.remote_user)
-    free(v.page)
-    free(v.content_type)
-    free(v.log_message)
-    for (list, count) in [(v.headers, v.headers_count), (v.env, v.env_count), (v.claims, v.claims_count)] {
-        guard let list else { continue }
+/// A rendered pass is already the strings Apache receives: its bytes are copied once and the lists
+/// point into the copy.
+private func setRendered(_ r: RenderedClaims, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
+    let text = arena.bytes(r.bytes)
+    let headers = arena.array(of: idt_pair.self, count: r.headerCount)
+    let env = arena.array(of: idt_pair.self, count: r.envCount)
+    let claims = arena.array(of: idt_pair.self, count: r.claimCount)
+    guard let text else { return }
+    func string(_ i: Int) -> UnsafeMutablePointer<CChar> { text + r.offsets[i] }
+    var next = 0
+    if r.hasRemoteUser {
+        out.pointee.remote_user = string(0)
+        next = 1
+    }
+    for (list, count, field) in [(headers, r.headerCount, 0), (env, r.envCount, 1), (claims, r.claimCount, 2)] {
         for i in 0..<count {
-            free(list[i].name)
-            free(list[i].value)
+            list?[i] = idt_pair(name: string(next), value: string(next + 1))
+            next += 2
         }
-        free(list)
+        switch field {
+        case 0: (out.pointee.headers, out.pointee.headers_count) = (list, list == nil ? 0 : count)
+        case 1: (out.pointee.env, out.pointee.env_count) = (list, list == nil ? 0 : count)
+        default: (out.pointee.claims, out.pointee.claims_count) = (list, list == nil ? 0 : count)
+        }
     }
-    if let cookies = v.set_cookies {
-        for i in 0..<v.set_cookies_count { free(cookies[i]) }
-        free(cookies)
-    }
-    d.pointee = idt_decision()
 }

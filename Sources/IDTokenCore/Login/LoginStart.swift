@@ -5,7 +5,7 @@ enum LoginStart {
         switch request.dir.unauthAction ?? .auth {
         case .auth: break
         case .pass:
-            return .pass(Decision.Pass(remoteUser: nil, headers: [], env: []))
+            return .pass(Decision.Pass(rendered: .anonymous))
         case .unauthorized:
             return .respond(ErrorPage.response(status: 401, code: "login_required", message: "You are not logged in.",
                                                setCookies: [], log: nil))

@@ -9,15 +9,18 @@ public enum Decision: Sendable {
     case respond(Response)
 
     public struct Pass: Sendable {
-        /// Nil: let the request through without identity (IDTokenUnauthAction pass).
-        public var remoteUser: String?
-        public var headers: [(String, String)]
-        public var env: [(String, String)]
+        /// REMOTE_USER, headers, environment and claims, shared with the opened session they came from.
+        public var rendered: RenderedClaims
         public var setCookies: [String] = []
+
+        /// Nil: let the request through without identity (IDTokenUnauthAction pass).
+        public var remoteUser: String? { rendered.remoteUser }
+        public var headers: [(String, String)] { rendered.headers }
+        public var env: [(String, String)] { rendered.env }
         /// Claim name and JSON, for `Require idtoken-claim`.
-        public var claims: [(String, String)] = []
+        public var claims: [(String, String)] { rendered.claims }
         /// Header and environment values go to Apache as ISO-8859-1 bytes.
-        public var latin1 = false
+        public var latin1: Bool { rendered.latin1 }
     }
 
     public struct Redirect: Sendable {

@@ -1,9 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Reads a Cookie request header (RFC 6265 §5.4): `name=value` pairs separated by `;`. Every pair is
 /// kept, in order, since a browser may send two cookies of one name (different paths). It runs on
-/// every request, so it scans the header's bytes once and keeps offsets; names and values become
-/// strings only when asked for (walking a long header by Characters cost more than the decryption).
+/// every request, so it scans the header's bytes once and keeps offsets; names and values are slices
+/// of the header, never copies (walking a long header by Characters cost more than the decryption).
 struct CookieHeader {
-    private let bytes: [UInt8]
+    private let header: String
     private let ranges: [(name: Range<Int>, value: Range<Int>)]
 
     /// Beyond this the header is not parsed at all; browsers cap a cookie header well below it.
@@ -11,19 +15,28 @@ struct CookieHeader {
 
     init(_ header: String?) {
         guard let header, header.utf8.count <= Self.maximumLength else {
-            bytes = []
+            self.header = ""
             ranges = []
             return
         }
-        let b = Array(header.utf8)
+        self.header = header
+        var copy = header
+        ranges = copy.withUTF8(Self.parse)  // in place for a native string (every string from C is one)
+    }
+
+    /// memchr finds the delimiters: a session cookie is a kilobyte or more, scanned on every request.
+    private static func parse(_ b: UnsafeBufferPointer<UInt8>) -> [(name: Range<Int>, value: Range<Int>)] {
+        guard let base = b.baseAddress else { return [] }
         func isBlank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 }
+        func find(_ c: UInt8, from: Int, to: Int) -> Int {
+            guard from < to, let p = memchr(base + from, Int32(c), to - from) else { return to }
+            return base.distance(to: p.assumingMemoryBound(to: UInt8.self))
+        }
         var ranges = [(name: Range<Int>, value: Range<Int>)]()
         var start = 0
         while start < b.count {
-            var end = start
-            while end < b.count, b[end] != UInt8(ascii: ";") { end += 1 }
-            var eq = start
-            while eq < end, b[eq] != UInt8(ascii: "=") { eq += 1 }
+            let end = find(UInt8(ascii: ";"), from: start, to: b.count)
+            let eq = find(UInt8(ascii: "="), from: start, to: end)
             if eq < end {
                 var nameStart = start
                 while nameStart < eq, isBlank(b[nameStart]) { nameStart += 1 }
@@ -37,8 +50,7 @@ struct CookieHeader {
             }
             start = end + 1
         }
-        self.bytes = b
-        self.ranges = ranges
+        return ranges
     }
 
     var pairs: [(name: Substring, value: Substring)] {
@@ -46,20 +58,33 @@ struct CookieHeader {
     }
 
     func values(named name: String) -> [Substring] {
-        let wanted = Array(name.utf8)
-        return ranges.compactMap { r in
-            r.name.count == wanted.count && bytes[r.name].elementsEqual(wanted) ? text(r.value) : nil
-        }
+        matching(name, whole: true).map { text(ranges[$0].value) }
     }
 
     func names(withPrefix prefix: String) -> [Substring] {
-        let p = Array(prefix.utf8)
-        return ranges.compactMap { r in
-            r.name.count >= p.count && bytes[r.name].starts(with: p) ? text(r.name) : nil
+        matching(prefix, whole: false).map { text(ranges[$0].name) }
+    }
+
+    /// The indexes of the pairs whose name is `name` (or starts with it), compared as bytes.
+    private func matching(_ name: String, whole: Bool) -> [Int] {
+        var header = header, name = name
+        return header.withUTF8 { h in
+            name.withUTF8 { n in
+                ranges.indices.filter { i in
+                    let r = ranges[i].name
+                    guard whole ? r.count == n.count : r.count >= n.count else { return false }
+                    guard let hb = h.baseAddress, let nb = n.baseAddress else { return n.isEmpty }
+                    return memcmp(hb + r.lowerBound, nb, n.count) == 0
+                }
+            }
         }
     }
 
+    /// A slice of the header itself, no copy. The bounds sit next to ASCII delimiters, so on scalar
+    /// boundaries; a header with invalid UTF-8 was repaired when it became a String.
     private func text(_ r: Range<Int>) -> Substring {
-        Substring(String(decoding: bytes[r], as: UTF8.self))
+        let utf8 = header.utf8
+        let from = utf8.index(utf8.startIndex, offsetBy: r.lowerBound)
+        return Substring(utf8[from..<utf8.index(from, offsetBy: r.count)])
     }
 }

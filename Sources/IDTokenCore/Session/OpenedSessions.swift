@@ -1,15 +1,42 @@
 import Synchronization
 
-/// Sessions already opened by this child, by the exact sealed cookie value. A sealed value can only
-/// ever open to one session (AES-GCM authenticates it), so a hit is as good as decrypting again; the
-/// expiry checks still run on every request. Cookie sessions only: a server-side session must be
-/// read from the store each time, so that logout revokes it at once.
+/// Sessions already opened by this child, by the exact sealed value (the cookie's, or the shared
+/// store's in cache mode), with what each location shape renders of them. A sealed value can only ever
+/// open to one session (AES-GCM authenticates it), so a hit is as good as decrypting again; the expiry
+/// checks still run on every request, and in cache mode the store is still read on every request, so
+/// logout revokes at once.
 ///
 /// Split into shards by the value's last byte (ciphertext, so evenly spread) so that the threads of
 /// an event-MPM child rarely wait on one another's lock.
 final class OpenedSessions: Sendable {
+    struct Entry {
+        var session: Session
+        var renders: [RenderShape: RenderedClaims] = [:]
+    }
+
+    /// What decides how a session is rendered for a location.
+    struct RenderShape: Hashable {
+        var passAs: DirConfig.PassClaimsAs
+        var encoding: DirConfig.ClaimEncoding
+        var passIDToken: DirConfig.PassIDToken
+    }
+
+    /// Hashes only the value's last bytes (the AES-GCM tag: as good as random) instead of its whole
+    /// kilobyte or more, and compares the whole value for equality.
+    struct SealedKey: Hashable {
+        let value: String
+
+        func hash(into hasher: inout Hasher) {
+            let utf8 = value.utf8
+            hasher.combine(utf8.count)
+            for b in utf8.suffix(24) { hasher.combine(b) }
+        }
+
+        static func == (a: SealedKey, b: SealedKey) -> Bool { a.value == b.value }
+    }
+
     private final class Shard: Sendable {
-        let map = Mutex<[String: Session]>([:])
+        let map = Mutex<[SealedKey: Entry]>([:])
     }
 
     private static let shardCount = 16
@@ -21,20 +48,34 @@ final class OpenedSessions: Sendable {
         shards = (0..<Self.shardCount).map { _ in Shard() }
     }
 
-    private func shard(_ sealed: String) -> Shard {
-        shards[Int(sealed.utf8.last ?? 0) % Self.shardCount]
+    private func shard(_ key: SealedKey) -> Shard {
+        shards[Int(key.value.utf8.last ?? 0) % Self.shardCount]
     }
 
-    func session(for sealed: String) -> Session? {
-        shard(sealed).map.withLock { $0[sealed] }
+    func entry(for sealed: String) -> Entry? {
+        let key = SealedKey(value: sealed)
+        return shard(key).map.withLock { $0[key] }
     }
+
+    func session(for sealed: String) -> Session? { entry(for: sealed)?.session }
 
     func remember(_ session: Session, for sealed: String) {
+        let key = SealedKey(value: sealed)
         let limit = capacityPerShard
-        shard(sealed).map.withLock { map in
+        shard(key).map.withLock { map in
             // Cheaper than an LRU and good enough: a full shard starts over.
             if map.count >= limit { map.removeAll(keepingCapacity: true) }
-            map[sealed] = session
+            map[key] = Entry(session: session)
+        }
+    }
+
+    /// Keeps a rendering with its session; nothing when the session is no longer remembered.
+    func remember(_ rendered: RenderedClaims, as shape: RenderShape, for sealed: String) {
+        let key = SealedKey(value: sealed)
+        shard(key).map.withLock { map in
+            // A handful of shapes per site at most; the bound only guards against surprises.
+            if map[key]?.renders.count ?? 0 >= 8 { map[key]?.renders.removeAll() }
+            map[key]?.renders[shape] = rendered
         }
     }
 }

@@ -14,10 +14,17 @@ enum SessionGate {
             // A failed refresh leaves the session as it was; the request itself is still authenticated.
             setCookies = jar.save(loaded.session, id: loaded.id, now: now) ?? []
         }
-        let session = loaded.session
         let dir = request.dir
-        let passAs = dir.passClaimsAs ?? .both
-        let encoding = dir.claimEncoding ?? .none
+        let shape = OpenedSessions.RenderShape(passAs: dir.passClaimsAs ?? .both, encoding: dir.claimEncoding ?? .none,
+                                               passIDToken: dir.passIDToken ?? .off)
+        if let rendered = loaded.renders[shape] { return Decision.Pass(rendered: rendered, setCookies: setCookies) }
+        let rendered = render(loaded.session, shape)
+        if let sealed = loaded.sealed { site.openedSessions.remember(rendered, as: shape, for: sealed) }
+        return Decision.Pass(rendered: rendered, setCookies: setCookies)
+    }
+
+    private static func render(_ session: Session, _ shape: OpenedSessions.RenderShape) -> RenderedClaims {
+        let passAs = shape.passAs, encoding = shape.encoding
         let toHeaders = passAs == .both || passAs == .headers, toEnv = passAs == .both || passAs == .environment
         var headers = [(String, String)](), env = [(String, String)](), claims = [(String, String)]()
         headers.reserveCapacity(toHeaders ? session.claims.count + 1 : 0)
@@ -29,11 +36,11 @@ enum SessionGate {
             if toEnv { env.append((ClaimsForApp.envName(claim.name), value)) }
             claims.append((claim.name, claim.jsonValue))
         }
-        if let idToken = ClaimsForApp.idTokenForApp(session.idToken, dir.passIDToken ?? .off) {
+        if let idToken = ClaimsForApp.idTokenForApp(session.idToken, shape.passIDToken) {
             if toHeaders { headers.append((idToken.header, idToken.value)) }
             if toEnv { env.append((idToken.env, idToken.value)) }
         }
-        return Decision.Pass(remoteUser: session.remoteUser, headers: headers, env: env, setCookies: setCookies,
-                             claims: claims, latin1: encoding == .latin1)
+        return RenderedClaims(remoteUser: session.remoteUser, headers: headers, env: env, claims: claims,
+                              latin1: encoding == .latin1)
     }
 }

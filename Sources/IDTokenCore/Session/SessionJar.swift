@@ -25,6 +25,10 @@ struct SessionJar {
         var session: Session
         /// The server-side ID (cache mode).
         var id: String?
+        /// The sealed value the session was opened from, its key in `opened`.
+        var sealed: String? = nil
+        /// What `opened` already holds rendered for it.
+        var renders: [OpenedSessions.RenderShape: RenderedClaims] = [:]
     }
 
     // MARK: Reading
@@ -35,23 +39,28 @@ struct SessionJar {
         for value in cookies.values(named: cookieName) {
             switch config.sessionStore {
             case .cookie:
-                guard let sealed = reassemble(value, cookies) else { continue }
-                let key = String(sealed)
-                if let session = opened?.session(for: key) { return Loaded(session: session, id: nil) }
-                guard let session = open(sealed) else { continue }
-                opened?.remember(session, for: key)
-                return Loaded(session: session, id: nil)
+                guard let sealed = reassemble(value, cookies), let opened = open(String(sealed)) else { continue }
+                return Loaded(session: opened.session, id: nil, sealed: opened.sealed, renders: opened.renders)
             case .cache:
-                guard value.utf8.count <= 64, case .success(let sealed) = store.get(storeKey("s", String(value)), now: now),
-                      let session = open(String(decoding: sealed, as: UTF8.self)[...]) else { continue }
-                return Loaded(session: session, id: String(value))
+                guard value.utf8.count <= 64, case .success(let stored) = store.get(storeKey("s", String(value)), now: now),
+                      let opened = open(String(decoding: stored, as: UTF8.self)) else { continue }
+                return Loaded(session: opened.session, id: String(value), sealed: opened.sealed, renders: opened.renders)
             }
         }
         return nil
     }
 
+    /// Opens a sealed session, or finds it already opened by this child.
+    private func open(_ sealed: String) -> (session: Session, sealed: String, renders: [OpenedSessions.RenderShape: RenderedClaims])? {
+        if let entry = opened?.entry(for: sealed) { return (entry.session, sealed, entry.renders) }
+        guard let session = SealedCookie.open(sealed[...], keys: config.keys, purpose: .session, context: config.cookieContext,
+                                              maximumLength: 160 * 1024).flatMap(Session.init(decoding:)) else { return nil }
+        opened?.remember(session, for: sealed)
+        return (session, sealed, [:])
+    }
+
     private func reassemble(_ value: Substring, _ cookies: CookieHeader) -> Substring? {
-        guard value.hasPrefix(Self.chunkMarker) else { return value }
+        guard value.utf8.starts(with: Self.chunkMarker.utf8) else { return value }
         guard let n = Int(value.dropFirst(Self.chunkMarker.count)), (1...Self.maximumChunks).contains(n) else { return nil }
         var whole = ""
         for i in 0..<n {
@@ -59,11 +68,6 @@ struct SessionJar {
             whole += part
         }
         return whole[...]
-    }
-
-    private func open(_ sealed: Substring) -> Session? {
-        SealedCookie.open(sealed, keys: config.keys, purpose: .session, context: config.cookieContext, maximumLength: 160 * 1024)
-            .flatMap(Session.init(decoding:))
     }
 
     // MARK: Writing
