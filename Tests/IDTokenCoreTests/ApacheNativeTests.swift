@@ -112,6 +112,12 @@ import Testing
         let payload = try pass([("IDTokenPassIDToken", "payload")])
         #expect(payload.headers.contains { $0.0 == "IDToken-Payload" && $0.1.contains("\"sub\":\"alice-0001\"") })
         #expect(headersOnly.claims.contains { $0 == ("groups", #"["staff","admins"]"#) })
+        // Each shape is rendered once and kept with the opened session: asked again, a location gets
+        // its own rendering back, never another location's.
+        #expect(try pass([("IDTokenPassClaimsAs", "headers")]).env.isEmpty)
+        #expect(try pass([("IDTokenPassClaimsAs", "none")]).headers.isEmpty)
+        #expect(try pass([("IDTokenClaimEncoding", "latin1")]).headers.contains { $0 == ("IDToken-Claim-name", "Zoë Ünal") })
+        #expect(try pass([]).headers.contains { $0 == ("IDToken-Claim-name", "Zoë Ünal") })
     }
 
     @Test mutating func remoteUserFromAnotherClaimWithAPattern() throws {
