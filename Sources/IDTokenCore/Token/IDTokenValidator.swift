@@ -99,8 +99,12 @@ enum IDTokenValidator {
         guard let nonce = c.nonce else { throw .missingNonce }
         guard constantTimeEquals(nonce, expect.nonce) else { throw .nonceMismatch }
         guard c.all["sub"] != nil else { throw .missingSubject }
-        // Core §2: sub is a string of at most 255 ASCII characters.
-        guard let sub = c.subject, !sub.isEmpty, sub.utf8.count <= 255 else { throw .invalidSubject }
+        // Core §2: sub is a string of at most 255 ASCII characters. It becomes REMOTE_USER as it is, which
+        // admins copy into headers for proxied applications (`RequestHeader set X-User expr=%{REMOTE_USER}`):
+        // a control character (CR, LF, NUL...) there would split or inject a header. Replacing them, as
+        // claims are, could make two users one, so such a token is refused.
+        guard let sub = c.subject, !sub.isEmpty, sub.utf8.count <= 255,
+              !sub.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { throw .invalidSubject }
         return (sub, exp)
     }
 

@@ -56,7 +56,7 @@ public enum TokenError: Error, Equatable, Sendable {
         case .issuedBeforeLogin(let at): return "token issued (iat \(at)) before this login started"
         case .notYetValid(let until): return "token not valid before \(until) (nbf)"
         case .missingSubject: return "token has no sub claim"
-        case .invalidSubject: return "sub claim is not a string of 1 to 255 characters"
+        case .invalidSubject: return "sub claim is not a string of 1 to 255 characters without control characters"
         case .nonceMismatch: return "nonce mismatch: the token was not issued for this login"
         case .missingNonce: return "token has no nonce claim"
         case .missingAuthTime: return "token has no auth_time although max_age was requested"
