@@ -13,6 +13,8 @@ public final class ProviderCache: Sendable {
         /// tokens with made-up kids must not turn into a flood of requests to the provider.
         public var unknownKeyRefetchInterval: Int64 = 30
         /// After a failed fetch, requests fail fast for this long instead of each waiting on a timeout.
+        /// Counted from the end of the failed fetch: a fetch that ran into a timeout longer than this
+        /// must not have used the backoff up by the time it fails.
         public var failureBackoff: Int64 = 2
         public init() {}
     }
@@ -30,6 +32,7 @@ public final class ProviderCache: Sendable {
         var metadata: Cached<ProviderMetadata>?
         var keys: Cached<JWKSet>?
         var lastFailure: (at: Int64, error: ProviderError)?
+        var lastKeysFailure: (at: Int64, error: ProviderError)?
         var lastUnknownKeyRefetch: Int64?
     }
 
@@ -53,11 +56,12 @@ public final class ProviderCache: Sendable {
         }
         let cached = state.withLock { $0.metadata }
         if let cached, now - cached.fetchedAt < policy.metadataLifetime { return cached.value }
-        if let failure = recentFailure(now: now) {
+        if let failure = recentFailure(now: now, keys: false) {
             // While the provider is failing, a stale document is better than none.
             if let cached { return cached.value }
             throw failure
         }
+        let started = ContinuousClock.now
         do {
             let body = try fetcher.fetchDocument(discoveryURL)
             let metadata = source.overriding(try ProviderMetadata(discoveryDocument: body, discoveryURL: discoveryURL,
@@ -65,7 +69,8 @@ public final class ProviderCache: Sendable {
             state.withLock { $0.metadata = Cached(value: metadata, fetchedAt: now); $0.lastFailure = nil }
             return metadata
         } catch {
-            state.withLock { $0.lastFailure = (now, error) }
+            let failedAt = now + Self.seconds(since: started)
+            state.withLock { $0.lastFailure = (failedAt, error) }
             if let cached { return cached.value }
             throw error
         }
@@ -88,21 +93,35 @@ public final class ProviderCache: Sendable {
             guard allowed else { return cached.value }
         }
         let metadata = try metadata(now: now)
+        if let failure = recentFailure(now: now, keys: true) {
+            if let cached { return cached.value }
+            throw failure
+        }
+        let started = ContinuousClock.now
         do {
             let body = try fetcher.fetchDocument(metadata.jwksURI)
             let set = try JWKSet(json: body)
-            state.withLock { $0.keys = Cached(value: set, fetchedAt: now) }
+            state.withLock { $0.keys = Cached(value: set, fetchedAt: now); $0.lastKeysFailure = nil }
             return set
         } catch {
+            let failedAt = now + Self.seconds(since: started)
+            state.withLock { $0.lastKeysFailure = (failedAt, error) }
             if let cached { return cached.value }
             throw error
         }
     }
 
-    private func recentFailure(now: Int64) -> ProviderError? {
+    private func recentFailure(now: Int64, keys: Bool) -> ProviderError? {
         state.withLock { s in
-            guard let f = s.lastFailure, now - f.at < policy.failureBackoff else { return nil }
+            // `at` may lie after `now`: a request that started before a slow fetch failed.
+            guard let f = keys ? s.lastKeysFailure : s.lastFailure, now - f.at < policy.failureBackoff else { return nil }
             return f.error
         }
+    }
+
+    /// Whole seconds since `start`: `now` is when the request began, and a fetch may have run for its
+    /// whole timeout since.
+    private static func seconds(since start: ContinuousClock.Instant) -> Int64 {
+        (ContinuousClock.now - start).components.seconds
     }
 }
