@@ -1197,8 +1197,9 @@ static void fill_request(request_rec *r, int32_t site, idt_request *req)
 }
 
 /* Reads at most `limit` bytes of the body into req. Never reads past the limit: the core answers
- * an oversized body itself, and httpd discards the rest at the end of the request. */
-static void read_body(request_rec *r, apr_size_t limit, idt_request *req)
+ * an oversized body itself, and httpd discards the rest at the end of the request. Returns OK, or the
+ * status to answer when the body cannot be read at all. */
+static int read_body(request_rec *r, apr_size_t limit, idt_request *req)
 {
     char chunk[HUGE_STRING_LEN];
     char *buf = NULL;
@@ -1217,15 +1218,20 @@ static void read_body(request_rec *r, apr_size_t limit, idt_request *req)
     }
 
     rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
+    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        /* Beyond LimitRequestBody: too large for the core's limit as well. */
+        req->body_too_large = 1;
+        return OK;
+    }
     if (rc != OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "cannot read the request body (HTTP status %d)", rc);
-        return;
+        return rc;
     }
     /* A declared length over the limit: refuse without reading a byte. */
     if (!r->read_chunked && r->remaining > 0 && (apr_uint64_t)r->remaining > (apr_uint64_t)limit) {
         req->body_too_large = 1;
-        return;
+        return OK;
     }
 
     if (ap_should_client_block(r)) {
@@ -1236,7 +1242,7 @@ static void read_body(request_rec *r, apr_size_t limit, idt_request *req)
         while ((n = ap_get_client_block(r, chunk, sizeof(chunk))) > 0) {
             if ((apr_size_t)n > limit - len) {
                 req->body_too_large = 1;
-                return;
+                return OK;
             }
             if ((apr_size_t)n > cap - len) {
                 apr_size_t want = len + (apr_size_t)n;
@@ -1262,7 +1268,8 @@ static void read_body(request_rec *r, apr_size_t limit, idt_request *req)
         if (n < 0) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                           "reading the request body failed after %" APR_SIZE_T_FMT " bytes", len);
-            return;
+            /* Bad chunk framing, or a client gone mid-body: nothing to decide on. */
+            return HTTP_BAD_REQUEST;
         }
     }
 
@@ -1273,6 +1280,7 @@ static void read_body(request_rec *r, apr_size_t limit, idt_request *req)
     req->body = buf;
     req->body_len = len;
     req->body_read = 1;
+    return OK;
 }
 
 /* What a decision carries whatever its action: cookies, environment, a log line. */
@@ -1460,7 +1468,11 @@ static int auth_idtoken_check_authn(request_rec *r)
     apply_side_effects(r, &d);
 
     if (d.action == IDT_READ_BODY) {
-        read_body(r, d.body_limit, &req);
+        int status = read_body(r, d.body_limit, &req);
+
+        if (status != OK) {
+            return status;
+        }
         memset(&d, 0, sizeof(d));
         idt_decide(&req, &d);
         apply_side_effects(r, &d);

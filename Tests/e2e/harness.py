@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -154,6 +155,11 @@ class Provider:
 
     def mint(self, **body):
         return self.control("mint", body)["id_token"]
+
+    def fault(self, delay=30, **faults):
+        """Make GET discovery and/or GET jwks fail: fault(discovery="slow", jwks="garbage", delay=30).
+        No argument clears every fault (so does reset()). See FAULTS in idp.py and its README."""
+        return self.control("fault", dict(faults, delay=delay))
 
     def backchannel_logout(self, uri, **body):
         """The provider POSTs a Logout Token to `uri`: {"status", "body", "headers", "logout_token"}.
@@ -315,6 +321,8 @@ class Apache:
             "KeepAliveTimeout 2",
             "Timeout 30",
             "GracefulShutdownTimeout 5",
+            # E2E_CORE_DIR: a crashed child leaves a core file there (for gdb), as www-data can write it.
+            "CoreDumpDirectory %s" % os.environ["E2E_CORE_DIR"] if os.environ.get("E2E_CORE_DIR") else "",
             "<Directory />",
             "  AllowOverride None",
             "  Require all denied",
@@ -346,7 +354,8 @@ class Apache:
     def _ctl(self, *args, timeout=60):
         env = dict(os.environ, SWIFT_BACKTRACE="enable=no")
         return subprocess.run([APACHE, "-f", str(self.conf), *args], capture_output=True, text=True,
-                              env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+                              env=env, timeout=timeout, stdin=subprocess.DEVNULL,
+                              preexec_fn=_allow_core_files if os.environ.get("E2E_CORE_DIR") else None)
 
     def configtest(self):
         """(exit code, stdout + stderr) of `apache2 -t`."""
@@ -402,6 +411,10 @@ class Apache:
                  "httpd to finish a graceful restart")
         wait_for(self._answers, 20, "httpd to answer after a graceful restart")
 
+    def children(self) -> list:
+        """httpd's child processes now."""
+        return child_pids(self.pid) if self.pid else []
+
     def error_log(self) -> str:
         try:
             return self.log_file.read_text(errors="replace")
@@ -439,6 +452,97 @@ class Apache:
         if os.environ.get("E2E_KEEP_FILES"):
             return
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def child_pids(parent: int) -> list:
+    """The processes whose parent is `parent` (httpd's children), from /proc."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(name))
+        except (OSError, IndexError, ValueError):
+            pass
+    return sorted(found)
+
+
+class RawResponse:
+    """What a server answered on a raw socket: status (None if it sent nothing parseable), the headers
+    as a list of (name, value) pairs in order, the body, and every byte as received."""
+
+    def __init__(self, data: bytes):
+        self.raw = data
+        head, _, self.body = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", lines[0]) if lines else None
+        self.status = int(m.group(1)) if m else None
+        self.headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            self.headers.append((name.decode("latin-1").strip(), value.decode("latin-1").strip()))
+        if "chunked" in ",".join(self.header_values("Transfer-Encoding")).lower():
+            self.body = dechunk(self.body)
+
+    def header_values(self, name: str) -> list:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def set_cookies(self) -> list:
+        return [SetCookie(v) for v in self.header_values("Set-Cookie")]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def dechunk(data: bytes) -> bytes:
+    """A chunked body's content (as far as it is complete)."""
+    out, pos = [], 0
+    while pos < len(data):
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            break
+        try:
+            size = int(data[pos:end].split(b";")[0], 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out.append(data[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
+    return b"".join(out)
+
+
+def raw_request(port: int, data: bytes, timeout=30, host="127.0.0.1") -> RawResponse:
+    """Send `data` as it is (no normalising by an HTTP library) and read until the server closes.
+    The request should say `Connection: close`; a server that keeps the socket open, or trickles,
+    ends the read `timeout` seconds after the start with what came so far."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer (413, 400) and close before reading everything
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (ConnectionResetError, socket.timeout):
+            pass
+    return RawResponse(b"".join(chunks))
+
+
+def _allow_core_files():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
 def pid_alive(pid: int) -> bool:

@@ -1,14 +1,17 @@
 """The demo provider itself (demo/provider/idp.py), without Apache: fast checks that the tests of the
 module stand on a provider that behaves like a real one."""
 
+import base64
+import json
 import re
 import time
+import zlib
 
 import pytest
 import requests
 from cryptography.exceptions import InvalidSignature
 
-from harness import Browser, Provider, jws_parts, parse_form, verify_jws
+from harness import Browser, Provider, b64url_decode, jwk_public_key, jws_parts, parse_form, raw_request, verify_jws
 
 ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
@@ -245,13 +248,16 @@ def test_end_session(provider):
 
 def test_reset_clears_config_and_stats(provider):
     provider.configure(alg="ES512", misbehave="expired", username="bob")
+    provider.fault(discovery="error_500")
     authorize(provider)
     assert provider.stats()["authorize"] == 1
     provider.reset()
     assert provider.stats() == {"jwks": 0, "discovery": 0, "authorize": 0, "login": 0, "tokens": 0,
-                                "end_session": [], "last_sid": None, "sids": [], "backchannel_logout": 0}
+                                "end_session": [], "last_sid": None, "sids": [], "backchannel_logout": 0,
+                                "faults_served": 0}
     header, claims, _, _ = jws_parts(dict(parse_form(authorize(provider).text)["fields"])["id_token"])
     assert header["alg"] == "RS256" and claims["sub"] == "alice-0001" and claims["exp"] > time.time()
+    assert provider.discovery()["issuer"] == provider.issuer
 
 
 def test_quiet_by_default(provider_server):
@@ -350,3 +356,79 @@ def test_backchannel_logout_reports_the_relying_partys_answer(provider):
     assert r.status_code == 400
     r = requests.post(provider.url("/_test/backchannel_logout"), json={"uri": rp.url, "sid": "s"}, timeout=10)
     assert r.status_code == 502  # nobody listens any more
+
+
+def get_raw(provider, path, timeout=10):
+    """GET on a socket of its own: (status or None, headers, body bytes, seconds)."""
+    t0 = time.monotonic()
+    r = raw_request(provider.port, b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n"
+                                   b"Connection: close\r\n\r\n" % path.encode(), timeout=timeout)
+    return r, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("target,path", [("discovery", "/.well-known/openid-configuration"), ("jwks", "/jwks")])
+def test_faults_of_discovery_and_jwks(provider, target, path):
+    good, _ = get_raw(provider, path)
+    assert good.status == 200 and json.loads(good.body)
+    provider.fault(**{target: "error_500"})
+    assert get_raw(provider, path)[0].status == 500
+    provider.fault(**{target: "garbage"})
+    r, _ = get_raw(provider, path)
+    assert r.status == 200
+    with pytest.raises(ValueError):
+        json.loads(r.body)
+    provider.fault(**{target: "deep_json"})
+    r, _ = get_raw(provider, path)
+    assert r.status == 200 and r.body.startswith(b"[" * 1000) and len(r.body) == 512 * 1024
+    provider.fault(**{target: "close"})
+    assert get_raw(provider, path)[0].raw == b""
+    provider.fault(**{target: "gzip_bomb"})
+    r, _ = get_raw(provider, path)
+    assert r.header_values("Content-Encoding") == ["gzip"] and len(r.body) < 200 * 1024
+    assert len(zlib.decompress(r.body, 31)) == 50 * 1024 * 1024
+    provider.fault(**{target: "huge"})
+    r, _ = get_raw(provider, path)
+    assert r.header_values("Content-Length") == [str(50 * 1024 * 1024)] and len(r.body) == 50 * 1024 * 1024
+    provider.fault(**{target: "huge_chunked"})
+    r, _ = get_raw(provider, path)
+    assert r.header_values("Transfer-Encoding") == ["chunked"] and len(r.body) == 50 * 1024 * 1024
+    other = "jwks" if target == "discovery" else "discovery"
+    assert provider.stats()[other] == 0 and provider.stats()["faults_served"] == 7
+    provider.fault()
+    assert get_raw(provider, path)[0].status == 200
+
+
+def test_slow_faults(provider):
+    path = "/jwks"
+    provider.fault(jwks="slow", delay=0.5)
+    r, took = get_raw(provider, path)
+    assert r.status == 200 and took >= 0.45
+    provider.fault(jwks="slow", delay=30)
+    r, took = get_raw(provider, path, timeout=0.5)
+    assert r.raw == b"" and took < 5  # nothing within the client's timeout
+    provider.fault(jwks="trickle")
+    r, took = get_raw(provider, path, timeout=1.2)
+    assert r.status == 200 and r.header_values("Content-Length") and 0 < len(r.body) <= 3
+    t0 = time.monotonic()
+    provider.reset()  # releases answers held back, and ends the faults
+    assert get_raw(provider, path)[0].status == 200 and time.monotonic() - t0 < 5
+
+
+def test_fault_control_rejects_unknown_values(provider):
+    for body in ({"discovery": "explode"}, {"token": "slow"}, {"jwks": "slow", "delay": -1}):
+        assert requests.post(provider.url("/_test/fault"), json=body, timeout=5).status_code == 400
+
+
+def test_mint_signs_raw_segments_as_given(provider):
+    payload = b'{"sub":"x\xff","deep":' + b"[" * 3000 + b"]" * 3000 + b"}"
+    segment = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    token = provider.mint(raw_payload=segment, alg="ES256")
+    header, payload_segment, signature = token.split(".")
+    assert payload_segment == segment and json.loads(b64url_decode(header))["alg"] == "ES256"
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    jwk = [k for k in provider.jwks()["keys"] if k["kid"] == "ec-256"][0]
+    sig = b64url_decode(signature)
+    jwk_public_key(jwk).verify(encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")),
+                               (header + "." + payload_segment).encode(), ec.ECDSA(hashes.SHA256()))

@@ -4,7 +4,8 @@
 It speaks the Implicit Flow with Form Post only (response_type=id_token, response_mode=form_post),
 signs ID tokens with RSA (RS*/PS*), EC (ES256/384/512) and Ed25519 (EdDSA) keys generated at start,
 gives every login a session id (`sid`), has an end_session_endpoint (RP-initiated logout), and, with
---test-controls, lets tests make it misbehave and send back-channel logout tokens to a relying party.
+--test-controls, lets tests make it misbehave (bad tokens; a discovery document or key set that is slow,
+huge or broken) and send back-channel logout tokens to a relying party.
 Python 3 standard library + `cryptography`.
 
     python3 demo/provider/idp.py --port 9000 [--host 127.0.0.1] [--issuer URL] [--client-id ID]
@@ -22,6 +23,7 @@ import secrets
 import sys
 import threading
 import time
+import zlib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -48,9 +50,30 @@ BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 MISBEHAVIOURS = (None, "wrong_nonce", "expired", "bad_signature", "wrong_issuer", "wrong_audience",
                  "no_kid", "unknown_kid", "error_response", "missing_sub", "future_iat")
 
+# How the discovery document or the key set can fail (POST /_test/fault), for tests of a relying
+# party's behaviour while its provider is down, slow or broken.
+FAULTS = (None, "slow", "trickle", "close", "error_500", "garbage", "deep_json", "huge", "huge_chunked",
+          "gzip_bomb")
+FAULT_TARGETS = ("discovery", "jwks")
+HUGE_BYTES = 50 * 1024 * 1024
+
 
 def new_sid() -> str:
     return secrets.token_urlsafe(16)
+
+
+_GZIP_BOMB = []
+
+
+def gzip_bomb() -> bytes:
+    """HUGE_BYTES of spaces, gzip-compressed (about 50 KB), compressed piece by piece and once."""
+    if not _GZIP_BOMB:
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+        piece = b" " * (1024 * 1024)
+        out = [z.compress(piece) for _ in range(HUGE_BYTES // len(piece))]
+        out.append(z.flush())
+        _GZIP_BOMB.append(b"".join(out))
+    return _GZIP_BOMB[0]
 
 
 def b64url(data: bytes) -> str:
@@ -173,13 +196,25 @@ class Provider:
         self.test_controls = test_controls
         self.keys = KeyRing()
         self.lock = threading.Lock()
+        self.faults = {}
+        self.fault_delay = 30.0
+        self.fault_over = threading.Event()
         self.reset()
+
+    def set_faults(self, faults: dict, delay: float = 30.0):
+        """Called with the lock held. Answers held back by the faults before are released at once."""
+        self.fault_over.set()
+        self.fault_over = threading.Event()
+        self.faults = dict(faults)
+        self.fault_delay = delay
 
     def reset(self):
         with self.lock:
+            self.set_faults({})
             self.config = copy.deepcopy(DEFAULT_CONFIG)
             self.stats = {"jwks": 0, "discovery": 0, "authorize": 0, "login": 0, "tokens": 0,
-                          "end_session": [], "last_sid": None, "sids": [], "backchannel_logout": 0}
+                          "end_session": [], "last_sid": None, "sids": [], "backchannel_logout": 0,
+                          "faults_served": 0}
             self.keys.reset()
 
     def count(self, what):
@@ -291,6 +326,14 @@ class Provider:
             else:
                 header["kid"] = body["kid"]
         header.update(body.get("header") or {})
+        raw_header, raw_payload = body.get("raw_header"), body.get("raw_payload")
+        if raw_header is not None or raw_payload is not None:
+            # Segments signed exactly as given (base64url): bytes json.dumps would never produce, such
+            # as invalid UTF-8 or JSON nested deeper than Python's own recursion limit.
+            signing_input = ((raw_header if raw_header is not None else b64url(json.dumps(header).encode())) + "." +
+                             (raw_payload if raw_payload is not None else b64url(json.dumps(claims).encode())))
+            signature = b"" if body.get("unsigned") else sign(alg, key, signing_input.encode("ascii"))
+            return signing_input + "." + b64url(signature)
         return compact_jws(header, claims, alg, key, unsigned=bool(body.get("unsigned")))
 
     def logout_token(self, body: dict) -> str:
@@ -417,6 +460,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.verbose:
             sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))
 
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (a relying party's timeout, say): nothing to answer
+
     # -- helpers --
     def send(self, status, body, content_type="text/html; charset=utf-8", headers=None):
         data = body.encode("utf-8") if isinstance(body, str) else body
@@ -462,12 +511,18 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path == "/.well-known/openid-configuration" and method == "GET":
                 p.count("discovery")
-                return self.send_json(200, p.discovery())
+                body = json.dumps(p.discovery(), indent=1).encode()
+                if not self.faulty("discovery", body, "application/json"):
+                    self.send(200, body, "application/json")
+                return None
             if path == "/jwks" and method == "GET":
                 p.count("jwks")
                 with p.lock:
                     jwks = p.keys.jwks()
-                return self.send(200, json.dumps(jwks, indent=1), "application/jwk-set+json")
+                body = json.dumps(jwks, indent=1).encode()
+                if not self.faulty("jwks", body, "application/jwk-set+json"):
+                    self.send(200, body, "application/jwk-set+json")
+                return None
             if path == "/authorize":
                 return self.authorize(query if method == "GET" else self.read_form())
             if path == "/authorize/login" and method == "POST":
@@ -482,6 +537,75 @@ class Handler(BaseHTTPRequestHandler):
             self.send(404, simple_page("Not found", path))
         except (ValueError, TypeError, KeyError) as e:
             self.send_json(400, {"error": "bad_request", "error_description": str(e)})
+
+    def faulty(self, target, body: bytes, content_type: str) -> bool:
+        """Answers GET `target` as the fault set for it says (True), or leaves it to the caller (False).
+        Large bodies are streamed, never built in memory; a client that gives up ends the answer."""
+        p = self.provider
+        with p.lock:
+            fault, delay, over = p.faults.get(target), p.fault_delay, p.fault_over
+            if fault:
+                p.stats["faults_served"] += 1
+        if not fault:
+            return False
+        try:
+            if fault == "slow":
+                # Not a byte before `delay` (or until the fault is cleared), then the real answer.
+                over.wait(delay)
+                self.send(200, body, content_type)
+            elif fault == "trickle":
+                # The headers at once, then one byte a second: only a total timeout ends this.
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for i in range(len(body)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    if over.wait(1.0):
+                        break
+                self.close_connection = True
+            elif fault == "close":
+                self.close_connection = True  # the request read, the connection closed unanswered
+            elif fault == "error_500":
+                self.send(500, simple_page("Internal Server Error", "The provider is having a bad day."))
+            elif fault == "garbage":
+                junk = b"\x00\xff\xfe{\"issuer\": \x80\x81<html>\r\n\x1b[31m" + secrets.token_bytes(2048)
+                self.send(200, junk, content_type)
+            elif fault == "deep_json":
+                # Valid JSON nested far beyond any sane document (half a MiB, under the 1 MiB cap).
+                depth = 256 * 1024
+                self.send(200, b"[" * depth + b"]" * depth, content_type)
+            elif fault == "huge":
+                self.stream(HUGE_BYTES, content_type, declared=True)
+            elif fault == "huge_chunked":
+                self.stream(HUGE_BYTES, content_type, declared=False)
+            elif fault == "gzip_bomb":
+                self.send(200, gzip_bomb(), content_type, headers={"Content-Encoding": "gzip"})
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        # A client that gave up on a fault may have gone: never wait for its next request.
+        self.close_connection = True
+        return True
+
+    def stream(self, size: int, content_type: str, declared: bool):
+        """`size` bytes of a JSON string that never ends: with a Content-Length, or chunked."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        if declared:
+            self.send_header("Content-Length", str(size))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        block = b'{"issuer": "' + b"x" * (64 * 1024 - 12)
+        sent = 0
+        while sent < size:
+            piece = block[:size - sent] if sent == 0 else b"x" * min(len(block), size - sent)
+            self.wfile.write(piece if declared else b"%x\r\n%s\r\n" % (len(piece), piece))
+            sent += len(piece)
+        if not declared:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def authorize(self, params):
         p = self.provider
@@ -585,6 +709,20 @@ class Handler(BaseHTTPRequestHandler):
             with p.lock:
                 p.config = config
             return self.send_json(200, config)
+        if path == "/_test/fault":
+            faults = {k: v for k, v in body.items() if k != "delay"}
+            unknown = set(faults) - set(FAULT_TARGETS)
+            if unknown:
+                raise ValueError("unknown fault targets %s" % sorted(unknown))
+            for target, fault in faults.items():
+                if fault not in FAULTS:
+                    raise ValueError("unknown fault %r for %s" % (fault, target))
+            delay = body.get("delay", 30)
+            if not isinstance(delay, (int, float)) or isinstance(delay, bool) or not 0 <= delay <= 600:
+                raise ValueError("delay must be a number of seconds from 0 to 600")
+            with p.lock:
+                p.set_faults({k: v for k, v in faults.items() if v}, float(delay))
+            return self.send_json(200, {"faults": p.faults, "delay": p.fault_delay})
         if path == "/_test/rotate":
             if body.get("kty", "RSA") != "RSA":
                 raise ValueError("only RSA keys rotate")
