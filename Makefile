@@ -3,6 +3,9 @@
 #   make install    install into Apache's module folder (apxs), plus the Debian .load file
 #   make demo       local Apache + demo provider on 127.0.0.1, prints the URL to open
 #   make test       unit tests and end-to-end tests against a real Apache
+#   make bench      plain Apache, this module and mod_auth_openidc side by side (bench/README.md)
+#   make instructions   the same, counted in instructions by callgrind
+#   make soak       10^6 requests and 10^4 logins, memory per child sampled
 SHELL := /bin/bash
 APXS ?= $(shell command -v apxs || command -v apxs2 || echo /usr/bin/apxs)
 SWIFT ?= swift
@@ -17,7 +20,7 @@ SWIFT_LINK_FLAGS := -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
 
 SWIFT_SOURCES := $(shell find Sources CShim -type f) Package.swift
 
-.PHONY: all swift module install demo test unit e2e deps bench clean
+.PHONY: all swift module install demo test unit e2e deps bench instructions soak fuzz clean
 
 all: module
 
@@ -70,6 +73,14 @@ test: deps
 # Plain Apache, this module (cookie and cache sessions) and mod_auth_openidc side by side; see bench/README.md.
 bench: module
 	python3 bench/run.py
+
+# Instructions per request and per login under valgrind's callgrind: repeatable on a noisy machine.
+instructions: module
+	python3 bench/instructions.py
+
+# The soak: 10^6 protected requests and 10^4 logins, each child's memory sampled; see bench/README.md.
+soak: module
+	python3 bench/soak.py
 
 clean:
 	rm -rf $(BUILD) .build

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Instructions per protected request and per login, counted by valgrind's callgrind: figures that do
+not move with the load of a shared machine, for profiling and for comparing builds (see README.md here).
+
+Each configuration of bench/run.py runs as one httpd in single-process mode (`apache2 -X`, prefork)
+under callgrind, counting only inside ap_process_connection (start-up and shutdown left out). Three runs
+per configuration, each starting with a real login (discovery and keys fetched) and 100 warm-up requests:
+
+    run 1: nothing more                 (the baseline)
+    run 2: + N protected requests on one keep-alive connection   -> (run 2 - run 1) / N per request
+    run 3: + L logins per algorithm (redirect GET + callback POST, tokens minted ahead) -> per login
+
+    python3 bench/instructions.py                          # every configuration, 2000 requests, 100 logins
+    python3 bench/instructions.py idtoken-cookie plain --requests 500 --annotate 25
+
+--annotate N prints the N functions with the most inclusive instructions of run 2 (callgrind_annotate),
+which is where to look first.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import run  # noqa: E402
+from run import (ALGS, CONFIGS, RESOURCE, BenchApache, FillerCookie, Minter, Provider, RawClient,  # noqa: E402
+                 SetCookie, cookie_header, real_login)
+from harness import wait_for  # noqa: E402
+
+# plain Apache gets a cookie header as long as mod_auth_idtoken's after a login with the demo
+# provider's default token (bench/run.py measures it: 1,563 bytes), so that Apache's own parsing of
+# the header is not counted as the module's.
+SMALL_SESSION = [type("Session", (), {"name": "idtoken_session", "value": "v" * 1563})]
+TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)
+
+
+class CallgrindApache(BenchApache):
+    """BenchApache run as `valgrind --tool=callgrind apache2 -X` with the prefork MPM: one process, one
+    thread serving (the event MPM's listener never hands a connection to a worker under valgrind).
+    Instructions are collected inside ap_process_connection only, so start-up and shutdown stay out."""
+
+    def write_config(self, directives=None, extra=""):
+        super().write_config(directives, extra)
+        threaded = ("ThreadLimit", "ThreadsPerChild", "MinSpareThreads", "MaxSpareThreads")
+        # valgrind runs as www-data from the start: an httpd that switched user itself could no longer
+        # write callgrind's output file.
+        lines = [l.replace("mpm_event", "mpm_prefork") for l in self.conf.read_text().splitlines()
+                 if not l.startswith(threaded + ("User ", "Group "))]
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def start(self):
+        self._check_module_built()
+        self.out = self.folder / "callgrind.out"
+        as_www_data = []
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "-R", "www-data:www-data", str(self.folder)], check=True)
+            as_www_data = ["setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups"]
+        self.proc = subprocess.Popen(
+            [*as_www_data, "valgrind", "--tool=callgrind", "--toggle-collect=ap_process_connection",
+             "--callgrind-out-file=%s" % self.out, "/usr/sbin/apache2", "-X", "-f", str(self.conf)],
+            stdout=subprocess.DEVNULL, stderr=open(self.folder / "valgrind.log", "wb"), stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        wait_for(self._answers, 180, "httpd under valgrind to answer")
+        return self
+
+    def stop(self):
+        """SIGTERM: httpd -X exits and callgrind writes its totals."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.pid = None
+
+    def instructions(self):
+        m = TOTALS.search(self.out.read_text(errors="replace")) if self.out.exists() else None
+        if not m:
+            raise RuntimeError("no callgrind totals in %s" % self.out)
+        return int(m.group(1))
+
+
+def protected_requests(inst, cookies, n):
+    client = RawClient(inst)
+    headers = {"Cookie": cookie_header(cookies)} if cookies else {}
+    bad = 0
+    for _ in range(n):
+        status, _, _ = client.request("GET", RESOURCE, headers)
+        bad += status != 200
+    client.close()
+    return bad
+
+
+def logins(inst, minter, alg, n):
+    """n logins as bench/run.py makes them: the redirect GETs, tokens minted for their nonces, the
+    callback POSTs. Returns the failures."""
+    client = RawClient(inst)
+    pending, failed = [], 0
+    for _ in range(n):
+        status, msg, _ = client.request("GET", RESOURCE)
+        if status != 302:
+            failed += 1
+            continue
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(msg["Location"]).query)
+        cookies = [SetCookie(v) for v in msg.get_all("Set-Cookie") or []]
+        pending.append((query, "; ".join("%s=%s" % (c.name, c.value) for c in cookies if not c.clears)))
+    forms = [(urllib.parse.urlsplit(q["redirect_uri"][0]).path, c,
+              urllib.parse.urlencode({"id_token": minter.mint(q["nonce"][0], alg), "state": q["state"][0]}))
+             for q, c in pending]
+    for path, cookies, body in forms:
+        status, _, _ = client.request("POST", path, {"Cookie": cookies,
+                                                     "Content-Type": "application/x-www-form-urlencoded"}, body)
+        failed += status not in (302, 303)
+    client.close()
+    return failed
+
+
+def one_run(kind, provider, minter, requests, logins_alg=None, n_logins=0, module=None):
+    """One httpd under callgrind: a login (unless plain), 100 warm-up requests, `requests` protected
+    requests, n_logins logins with logins_alg. Returns (instructions, failures, callgrind file)."""
+    inst = CallgrindApache(kind, provider)
+    if module:
+        inst.module = module
+    inst.write_config()
+    inst.start()
+    try:
+        cookies = real_login(inst)[0] if kind != "plain" else [FillerCookie(SMALL_SESSION)]
+        bad = protected_requests(inst, cookies, 100 + requests)
+        if n_logins:
+            bad += logins(inst, minter, logins_alg, n_logins)
+        inst.stop()
+        # Run 2's is kept for callgrind_annotate.
+        kept = Path("/tmp/mod_auth_idtoken-callgrind-%s%s.out" % (kind, "-login" if n_logins else ""))
+        shutil.copy(inst.out, kept)
+        return inst.instructions(), bad, kept
+    finally:
+        inst.stop()
+        inst.cleanup()
+
+
+def annotate(path, top):
+    """The top functions by inclusive, then by their own instructions."""
+    out = []
+    for inclusive in ("yes", "no"):
+        r = subprocess.run(["callgrind_annotate", "--inclusive=" + inclusive, "--threshold=100", str(path)],
+                           capture_output=True, text=True)
+        lines = [l for l in r.stdout.splitlines() if re.match(r"^\s*[\d,]+ \(", l)][:top]
+        if shutil.which("swift-demangle"):
+            lines = subprocess.run(["swift-demangle", "--simplified"], input="\n".join(lines), capture_output=True,
+                                   text=True).stdout.splitlines()
+        out.append("-- %s instructions\n" % ("inclusive" if inclusive == "yes" else "own") + "\n".join(lines))
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("configs", nargs="*", metavar="CONFIG", help="some of: %s (default: all)" % " ".join(CONFIGS))
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--logins", type=int, default=100)
+    ap.add_argument("--annotate", type=int, default=0, metavar="N")
+    ap.add_argument("--symbols", action="store_true",
+                    help="load the unstripped .build/release/libIDToken.so, so the annotation names Swift functions")
+    args = ap.parse_args(argv)
+    args.configs = args.configs or CONFIGS
+    unknown = set(args.configs) - set(CONFIGS)
+    if unknown:
+        ap.error("unknown configuration(s): %s" % " ".join(sorted(unknown)))
+    if shutil.which("valgrind") is None:
+        raise SystemExit("needs valgrind (apt-get install valgrind)")
+    run.ensure_tools()
+    tmp = tempfile.mkdtemp(prefix="mod_auth_idtoken-callgrind-")
+    Path(tmp).chmod(0o755)
+    tempfile.tempdir = tmp
+    provider = Provider("--test-controls", "--auto-login", client_id=run.CLIENT_ID)
+    minter = Minter(provider)
+    module = None
+    if args.symbols:
+        # The module finds its library beside itself ($ORIGIN): both go into a folder of their own.
+        folder = Path(tempfile.mkdtemp(prefix="module-"))
+        folder.chmod(0o755)
+        shutil.copy(run.MODULE, folder / run.MODULE.name)
+        # Function names only: valgrind 3.19 gives up on the DWARF of today's Swift compiler.
+        subprocess.run(["strip", "--strip-debug", "-o", str(folder / "libIDToken.so"),
+                        str(run.REPO / ".build" / "release" / "libIDToken.so")], check=True)
+        module = folder / run.MODULE.name
+    results = {}
+    try:
+        for kind in args.configs:
+            base, bad, _ = one_run(kind, provider, minter, 0, module=module)
+            more, b, dump = one_run(kind, provider, minter, args.requests, module=module)
+            row = {"request": (more - base) / args.requests, "bad": bad + b}
+            if args.annotate:
+                print("== %s: top functions, inclusive, whole run (login + %d requests)\n%s" % (
+                    kind, 100 + args.requests, annotate(dump, args.annotate)), flush=True)
+            if kind != "plain":
+                for alg in ALGS:
+                    total, b, _ = one_run(kind, provider, minter, 0, alg, args.logins, module)
+                    row["login " + alg] = (total - base) / args.logins
+                    row["bad"] += b
+            results[kind] = row
+            run.log("%s: %s" % (kind, {k: round(v) for k, v in row.items()}))
+    finally:
+        provider.stop()
+        if not os.environ.get("E2E_KEEP_FILES"):
+            shutil.rmtree(tmp, ignore_errors=True)
+    plain = results.get("plain", {}).get("request")
+    print("\ninstructions (callgrind, apache2 -X)  per request  module's own  login RS256  login ES256  failures")
+    for kind, row in results.items():
+        own = row["request"] - plain if plain is not None and kind != "plain" else None
+        print("%-36s %11s %13s %12s %12s %9d" % (
+            kind, "{:,.0f}".format(row["request"]), "{:+,.0f}".format(own) if own is not None else "-",
+            "{:,.0f}".format(row["login RS256"]) if "login RS256" in row else "-",
+            "{:,.0f}".format(row["login ES256"]) if "login ES256" in row else "-", row["bad"]))
+    return 1 if any(r["bad"] for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
