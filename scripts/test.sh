@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+echo "== LemonLDAP::NG for the interop test (Tests/interop/lemonldap)"
+bash Tests/interop/lemonldap/install.sh
 export PATH="/opt/swift/usr/bin:$PATH"
 
 echo "== build (release library + Apache module)"
@@ -22,7 +24,9 @@ for mpm in prefork worker; do
   E2E_MPM=$mpm python3 -m pytest Tests/e2e -q -p no:cacheprovider -m "not browser" "$@" || failed+=("$mpm")
 done
 echo "== benchmark harness smoke run (one short round; no timing is asserted)"
-python3 -m pytest bench/test_bench_smoke.py -q -p no:cacheprovider || failed+=(bench)
+python3 -m pytest bench/test_bench_smoke.py bench/test_instructions_smoke.py -q -p no:cacheprovider || failed+=(bench)
+echo "== soak harness smoke run (2x10^4 requests, 200 logins; no timing is asserted)"
+python3 -m pytest bench/test_soak_smoke.py -q -p no:cacheprovider || failed+=(soak)
 if [ ${#failed[@]} -gt 0 ]; then
   echo "tests failed: ${failed[*]}" >&2
   exit 1

@@ -171,4 +171,6 @@ def browser():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: runs headless Chromium through Selenium")
+    config.addinivalue_line("markers", "interop: against a real OpenID Provider installed from Debian's packages "
+                                       "(LemonLDAP::NG: bash Tests/interop/lemonldap/install.sh)")
 
