@@ -133,11 +133,13 @@ import Testing
         #expect(throws: TokenError.duplicateMember("payload")) { try IDTokenValidator.validate(token2, keys: keys, expect: expect(), now: Self.now) }
         // Names equal after unescaping are the same name; nesting is checked too.
         for json in [#"{"a":1,"a":2}"#, #"{"o":{"k":1,"k":2}}"#, #"{"l":[{"k":1,"k":2}]}"#] {
-            #expect(JSONShape.check(Array(json.utf8)) == .duplicate)
+            #expect(throws: JSONParser.Failure.duplicate) { try JSONParser.parse(Array(json.utf8)) }
         }
         for json in [#"{"a":{"a":1},"b":[{"a":1},{"a":2}],"s":"{\"a\":1,\"a\":2}"}"#, "{}", "[]"] {
-            #expect(JSONShape.check(Array(json.utf8)) == .ok)
+            #expect(throws: Never.self) { try JSONParser.parse(Array(json.utf8)) }
         }
-        #expect(JSONShape.check(Array((String(repeating: "[", count: 100) + String(repeating: "]", count: 100)).utf8)) == .tooDeep)
+        #expect(throws: JSONParser.Failure.tooDeep) {
+            try JSONParser.parse(Array((String(repeating: "[", count: 100) + String(repeating: "]", count: 100)).utf8))
+        }
     }
 }

@@ -12,8 +12,10 @@ struct AuthorizationRequest {
     var extra: [(String, String)] = []
 
     var parameters: [(String, String)] {
-        let extraScopes = extra.filter { $0.0 == "scope" }.flatMap { $0.1.split(separator: " ").map(String.init) }
-        var words = scope.split(separator: " ").map(String.init)
+        // Split on bytes: Character-wise splitting showed up in every login's profile.
+        func words(_ s: String) -> [String] { s.utf8.split(separator: UInt8(ascii: " ")).map { String(Substring($0)) } }
+        let extraScopes = extra.filter { $0.0 == "scope" }.flatMap { words($0.1) }
+        var words = words(scope)
         for w in extraScopes where !words.contains(w) { words.append(w) }
         var p = [
             ("response_type", "id_token"),
@@ -31,8 +33,10 @@ struct AuthorizationRequest {
 
     /// The endpoint may already carry a query (some providers put a tenant or policy there).
     var url: String {
-        let base = endpoint.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? endpoint
-        let joiner = base.contains("?") ? (base.hasSuffix("?") || base.hasSuffix("&") ? "" : "&") : "?"
+        let utf8 = endpoint.utf8
+        let base = Substring(utf8[..<(utf8.firstIndex(of: UInt8(ascii: "#")) ?? utf8.endIndex)])
+        let joiner = base.utf8.contains(UInt8(ascii: "?"))
+            ? (base.utf8.last == UInt8(ascii: "?") || base.utf8.last == UInt8(ascii: "&") ? "" : "&") : "?"
         return base + joiner + FormEncoding.encode(parameters)
     }
 }

@@ -18,7 +18,17 @@ struct CallbackForm {
     /// Whether a Content-Type header announces a form body (parameters such as charset allowed).
     static func isFormContentType(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces.lowercased() }
-        return mediaType == "application/x-www-form-urlencoded"
+        // On bytes: the String path (split, trim, lowercase) was a noticeable part of every login.
+        let wanted = Array("application/x-www-form-urlencoded".utf8)
+        let b = Array(contentType.utf8)
+        var start = 0, end = b.firstIndex(of: UInt8(ascii: ";")) ?? b.count
+        while start < end, b[start] == 0x20 || b[start] == 0x09 { start += 1 }
+        while end > start, b[end - 1] == 0x20 || b[end - 1] == 0x09 { end -= 1 }
+        guard end - start == wanted.count else { return false }
+        for i in 0..<wanted.count {
+            let c = b[start + i]
+            guard (c >= 0x41 && c <= 0x5A ? c | 0x20 : c) == wanted[i] else { return false }
+        }
+        return true
     }
 }

@@ -103,6 +103,7 @@ enum LoginError: Error, Equatable {
 enum Masking {
     /// Values from outside, made safe for one log line: control characters replaced, length capped.
     static func printable(_ s: String, max: Int = 200) -> String {
+        if s.utf8.count <= max, s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return s } // the usual case
         let cleaned = String(String.UnicodeScalarView(s.unicodeScalars.prefix(max).map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
         return s.unicodeScalars.count > max ? cleaned + "..." : cleaned
     }

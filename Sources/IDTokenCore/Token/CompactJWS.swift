@@ -1,12 +1,28 @@
-import FoundationEssentials
-
 /// A JWS in compact serialization (RFC 7515 §7.1), split and decoded but not yet trusted.
 struct CompactJWS {
-    struct Header: Decodable {
+    struct Header {
         let alg: String?
         let kid: String?
         let typ: String?
         let crit: JSONValue?
+
+        /// Members of another type than their RFC 7515 definition make the header malformed, as they
+        /// did under JSONDecoder.
+        init?(_ json: JSONValue) {
+            guard case .object(let m) = json else { return nil }
+            func string(_ name: String) -> String?? {
+                switch m[name] {
+                case nil, .null?: return .some(nil)
+                case .string(let s)?: return .some(s)
+                default: return nil
+                }
+            }
+            guard let alg = string("alg"), let kid = string("kid"), let typ = string("typ") else { return nil }
+            self.alg = alg
+            self.kid = kid
+            self.typ = typ
+            self.crit = m["crit"].flatMap { $0 == .null ? nil : $0 }
+        }
     }
 
     /// Tokens past this size are refused before any decoding: real ID tokens are a few KB.
@@ -20,7 +36,14 @@ struct CompactJWS {
     init(_ token: String) throws(TokenError) {
         let bytes = Array(token.utf8)
         guard bytes.count <= Self.maximumLength else { throw .tooLarge(bytes: bytes.count) }
-        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        // Not Collection.split: its closure per byte cost more than the rest of the parsing.
+        var parts = [ArraySlice<UInt8>]()
+        var from = 0
+        for i in bytes.indices where bytes[i] == UInt8(ascii: ".") {
+            parts.append(bytes[from..<i])
+            from = i + 1
+        }
+        parts.append(bytes[from...])
         guard parts.count == 3 else {
             throw .malformed(parts.count == 5 ? "encrypted tokens (JWE) are not accepted" : "not three dot-separated parts")
         }
@@ -33,17 +56,15 @@ struct CompactJWS {
         guard let signature = Base64URL.decode(String(decoding: parts[2], as: UTF8.self)[...]) else {
             throw .malformed("signature is not base64url")
         }
-        switch JSONShape.check(headerBytes) {
-        case .ok: break
-        case .duplicate: throw .duplicateMember("header")
-        case .tooDeep, .malformed: throw .malformed("header is not a JSON object")
-        }
-        let header: Header
+        let parsed: JSONValue
         do {
-            header = try JSONDecoder().decode(Header.self, from: Data(headerBytes))
+            parsed = try JSONParser.parse(headerBytes)
+        } catch .duplicate {
+            throw .duplicateMember("header")
         } catch {
             throw .malformed("header is not a JSON object")
         }
+        guard let header = Header(parsed) else { throw .malformed("header is not a JSON object") }
         self.header = header
         self.payload = payload
         self.signature = signature

@@ -1,21 +1,20 @@
-import FoundationEssentials
-
 /// The payload of an ID token: the registered claims typed, everything kept for the application.
 struct IDTokenClaims {
     let all: [String: JSONValue]
 
     init(payload: [UInt8]) throws(TokenError) {
-        switch JSONShape.check(payload) {
-        case .ok: break
-        case .duplicate: throw .duplicateMember("payload")
-        case .tooDeep: throw .malformed("payload nested too deeply")
-        case .malformed: throw .malformed("payload is not a JSON object")
-        }
+        let parsed: JSONValue
         do {
-            all = try JSONDecoder().decode([String: JSONValue].self, from: Data(payload))
+            parsed = try JSONParser.parse(payload)
+        } catch .duplicate {
+            throw .duplicateMember("payload")
+        } catch .tooDeep {
+            throw .malformed("payload nested too deeply")
         } catch {
             throw .malformed("payload is not a JSON object")
         }
+        guard case .object(let members) = parsed else { throw .malformed("payload is not a JSON object") }
+        all = members
     }
 
     var issuer: String? { all["iss"]?.stringValue }

@@ -15,9 +15,15 @@ enum FormEncoding {
     }
 
     static func percentEncode(_ s: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
         var out = [UInt8]()
         out.reserveCapacity(s.utf8.count)
+        appendEncoded(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hex = Array("0123456789ABCDEF".utf8)
+
+    private static func appendEncoded(_ s: String, to out: inout [UInt8]) {
         for c in s.utf8 {
             if isUnreserved(c) {
                 out.append(c)
@@ -27,12 +33,20 @@ enum FormEncoding {
                 out.append(hex[Int(c & 15)])
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
-    /// Encodes pairs as a query string or form body.
+    /// Encodes pairs as a query string or form body, into one buffer (it builds every login's
+    /// authorization URL).
     static func encode(_ pairs: [(String, String)]) -> String {
-        pairs.map { percentEncode($0.0) + "=" + percentEncode($0.1) }.joined(separator: "&")
+        var out = [UInt8]()
+        out.reserveCapacity(pairs.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 2 } * 2)
+        for (i, (name, value)) in pairs.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: "&")) }
+            appendEncoded(name, to: &out)
+            out.append(UInt8(ascii: "="))
+            appendEncoded(value, to: &out)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     private static func hexValue(_ c: UInt8) -> UInt8? {
@@ -69,22 +83,35 @@ enum FormEncoding {
         return String(validating: out, as: UTF8.self)
     }
 
-    /// Parses `a=1&b=2` into ordered pairs. Nil when any part is malformed.
+    /// Parses `a=1&b=2` into ordered pairs. Nil when any part is malformed. The loops run on one
+    /// buffer, not a generic collection: a login's form body is a kilobyte or more of token.
     static func parse<S: Collection>(_ bytes: S) -> [(String, String)]? where S.Element == UInt8 {
-        var result = [(String, String)]()
-        for part in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let name: S.SubSequence
-            let value: S.SubSequence
-            if let eq = part.firstIndex(of: UInt8(ascii: "=")) {
-                name = part[part.startIndex..<eq]
-                value = part[part.index(after: eq)...]
-            } else {
-                name = part
-                value = part[part.endIndex...]
+        Array(bytes).withUnsafeBufferPointer { b -> [(String, String)]? in
+            func find(_ c: UInt8, _ from: Int, _ to: Int) -> Int {
+                var i = from
+                while i < to, b[i] != c { i += 1 }
+                return i
             }
-            guard let n = decodeComponent(name), let v = decodeComponent(value) else { return nil }
-            result.append((n, v))
+            func decode(_ r: Range<Int>) -> String? {
+                let part = UnsafeBufferPointer(rebasing: b[r])
+                // Base64url tokens and random states need no unescaping: straight to a validated String.
+                if !part.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
+                    return String(validating: part, as: UTF8.self)
+                }
+                return decodeComponent(part)
+            }
+            var result = [(String, String)]()
+            var start = 0
+            while start < b.count {
+                let end = find(UInt8(ascii: "&"), start, b.count)
+                if end > start {
+                    let eq = find(UInt8(ascii: "="), start, end)
+                    guard let n = decode(start..<eq), let v = decode(eq < end ? eq + 1..<end : end..<end) else { return nil }
+                    result.append((n, v))
+                }
+                start = end + 1
+            }
+            return result
         }
-        return result
     }
 }
