@@ -140,7 +140,7 @@ def one_run(kind, provider, minter, requests, logins_alg=None, n_logins=0, modul
             bad += logins(inst, minter, logins_alg, n_logins)
         inst.stop()
         # Run 2's is kept for callgrind_annotate.
-        kept = Path("/tmp/mod_auth_idtoken-callgrind-%s%s.out" % (kind, "-login" if n_logins else ""))
+        kept = Path("/tmp/mod_auth_idtoken-callgrind-%s%s.out" % (kind, "-login-" + logins_alg if n_logins else ""))
         shutil.copy(inst.out, kept)
         return inst.instructions(), bad, kept
     finally:

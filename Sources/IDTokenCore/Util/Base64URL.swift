@@ -15,29 +15,36 @@ enum Base64URL {
 
     static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         let input = Array(bytes)
-        var out = [UInt8]()
-        out.reserveCapacity((input.count * 4 + 2) / 3)
-        var i = 0
-        while i + 3 <= input.count {
-            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
-            out.append(alphabet[Int(n & 63)])
-            i += 3
+        let count = (input.count * 4 + 2) / 3
+        // Written straight into the string's storage: every session cookie is encoded here.
+        return input.withUnsafeBufferPointer { inp in
+            alphabet.withUnsafeBufferPointer { alpha in
+                String(unsafeUninitializedCapacity: count) { out in
+                    var i = 0, o = 0
+                    while i + 3 <= inp.count {
+                        let n = UInt32(inp[i]) << 16 | UInt32(inp[i + 1]) << 8 | UInt32(inp[i + 2])
+                        out[o] = alpha[Int(n >> 18 & 63)]
+                        out[o + 1] = alpha[Int(n >> 12 & 63)]
+                        out[o + 2] = alpha[Int(n >> 6 & 63)]
+                        out[o + 3] = alpha[Int(n & 63)]
+                        i += 3
+                        o += 4
+                    }
+                    let rest = inp.count - i
+                    if rest > 0 {
+                        let n = UInt32(inp[i]) << 16 | (rest == 2 ? UInt32(inp[i + 1]) << 8 : 0)
+                        out[o] = alpha[Int(n >> 18 & 63)]
+                        out[o + 1] = alpha[Int(n >> 12 & 63)]
+                        o += 2
+                        if rest == 2 {
+                            out[o] = alpha[Int(n >> 6 & 63)]
+                            o += 1
+                        }
+                    }
+                    return o
+                }
+            }
         }
-        let rest = input.count - i
-        if rest == 1 {
-            let n = UInt32(input[i]) << 16
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-        } else if rest == 2 {
-            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func decode(_ text: Substring) -> [UInt8]? {
