@@ -9,9 +9,15 @@ import Synchronization
 /// Split into shards by the value's last byte (ciphertext, so evenly spread) so that the threads of
 /// an event-MPM child rarely wait on one another's lock.
 final class OpenedSessions: Sendable {
-    struct Entry {
-        var session: Session
-        var renders: [RenderShape: RenderedClaims] = [:]
+    /// Immutable and shared: a hit costs one retain, not a copy of every string of the session.
+    final class Entry: Sendable {
+        let session: Session
+        let renders: [RenderShape: RenderedClaims]
+
+        init(session: Session, renders: [RenderShape: RenderedClaims] = [:]) {
+            self.session = session
+            self.renders = renders
+        }
     }
 
     /// What decides how a session is rendered for a location.
@@ -73,9 +79,11 @@ final class OpenedSessions: Sendable {
     func remember(_ rendered: RenderedClaims, as shape: RenderShape, for sealed: String) {
         let key = SealedKey(value: sealed)
         shard(key).map.withLock { map in
+            guard let entry = map[key] else { return }
             // A handful of shapes per site at most; the bound only guards against surprises.
-            if map[key]?.renders.count ?? 0 >= 8 { map[key]?.renders.removeAll() }
-            map[key]?.renders[shape] = rendered
+            var renders = entry.renders.count >= 8 ? [:] : entry.renders
+            renders[shape] = rendered
+            map[key] = Entry(session: entry.session, renders: renders)
         }
     }
 }
