@@ -48,8 +48,10 @@ struct LoginState: Equatable {
 
     init?(decoding bytes: [UInt8]) {
         var r = ByteReader(bytes)
-        guard r.u8() == Self.format, let created = r.i64(), let state = r.string(), let nonce = r.string(),
-              let returnTo = r.string(), let maxAge = r.i64(), let acr = r.string(), r.isAtEnd else { return nil }
+        // max_age -1 stands for none; a larger one than any time cannot be meant (and would overflow).
+        guard r.u8() == Self.format, let created = r.time(), let state = r.string(), let nonce = r.string(),
+              let returnTo = r.string(), let maxAge = r.i64(), maxAge <= ByteReader.maximumSeconds, let acr = r.string(),
+              r.isAtEnd else { return nil }
         self.init(state: state, nonce: nonce, returnTo: returnTo, createdAt: created, maxAge: maxAge >= 0 ? maxAge : nil,
                   acrValues: acr.split(separator: " ").map(String.init))
     }

@@ -82,7 +82,7 @@ struct Session: Equatable {
 
     init?(decoding bytes: [UInt8]) {
         var r = ByteReader(bytes)
-        guard r.u8() == Self.format, let created = r.i64(), let expires = r.i64(), let refreshed = r.i64(),
+        guard r.u8() == Self.format, let created = r.time(), let expires = r.time(), let refreshed = r.time(),
               let subject = r.string(), let issuer = r.string(), let sid = r.string(), let idToken = r.string(),
               let remoteUser = r.string(), let count = r.i64(), count >= 0, count <= 10_000 else { return nil }
         var claims = [Claim]()

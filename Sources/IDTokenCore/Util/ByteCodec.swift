@@ -40,6 +40,17 @@ struct ByteReader {
         return Int64(bitPattern: u)
     }
 
+    /// The latest time a sealed value can hold (the end of the year 9999). Anything beyond, or before
+    /// 1970, was never sealed by this module; refusing it keeps the arithmetic on times (`now - createdAt`,
+    /// `maxAge + clockSkew`) clear of overflow.
+    static let maximumSeconds: Int64 = 253_402_300_799
+
+    /// A time in seconds since 1970: nil outside 0...maximumSeconds.
+    mutating func time() -> Int64? {
+        guard let v = i64(), (0...Self.maximumSeconds).contains(v) else { return nil }
+        return v
+    }
+
     mutating func string() -> String? {
         guard bytes.count - offset >= 4 else { return nil }
         var n = 0
