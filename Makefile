@@ -6,6 +6,7 @@
 #   make bench      plain Apache, this module and mod_auth_openidc side by side (bench/README.md)
 #   make instructions   the same, counted in instructions by callgrind
 #   make soak       10^6 requests and 10^4 logins, memory per child sampled
+#   make fuzz       libFuzzer on each parser that meets outside input (FUZZ_SECONDS=60 each)
 SHELL := /bin/bash
 APXS ?= $(shell command -v apxs || command -v apxs2 || echo /usr/bin/apxs)
 SWIFT ?= swift
@@ -20,7 +21,7 @@ SWIFT_LINK_FLAGS := -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
 
 SWIFT_SOURCES := $(shell find Sources CShim -type f) Package.swift
 
-.PHONY: all swift module install demo test unit e2e deps bench instructions soak fuzz clean
+.PHONY: all swift module install demo test unit e2e deps bench instructions soak fuzz fuzz-replay clean
 
 all: module
 
@@ -78,9 +79,19 @@ bench: module
 instructions: module
 	python3 bench/instructions.py
 
+# libFuzzer on every parser that meets outside input, FUZZ_SECONDS each (Fuzz/README.md);
+# fuzz-replay runs the committed corpora through the fuzz builds (swift test replays them too).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	bash Fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-replay:
+	bash Fuzz/run.sh replay $(FUZZ_TARGETS)
+
 # The soak: 10^6 protected requests and 10^4 logins, each child's memory sampled; see bench/README.md.
 soak: module
 	python3 bench/soak.py
 
 clean:
-	rm -rf $(BUILD) .build
+	rm -rf $(BUILD) .build .build-fuzz

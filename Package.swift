@@ -7,6 +7,8 @@ let package = Package(
         // The shared library the Apache module links. Built by the Makefile with the Swift runtime linked
         // in statically and `-z nodelete`, because httpd unloads and reloads modules (see FIELD-NOTES).
         .library(name: "IDToken", type: .dynamic, targets: ["IDToken"]),
+        // For the libFuzzer binaries of the Fuzz/ package (Fuzz/README.md); nothing ships it.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         // 4.x: built on FoundationEssentials, so no full Foundation or ICU gets linked into httpd.
@@ -28,7 +30,17 @@ let package = Package(
         ),
         // The @_cdecl entry points: C structs in, a decision out.
         .target(name: "IDToken", dependencies: ["IDTokenCore", "CShim"]),
-        .testTarget(name: "IDTokenCoreTests", dependencies: ["IDTokenCore"], exclude: ["Fixtures"]),
+        // One fuzz target per parser that meets outside input, driven through the public RequestDecider:
+        // run by the libFuzzer binaries in Fuzz/, and replayed over the committed corpora by the tests.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "IDTokenCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(name: "IDTokenCoreTests", dependencies: ["IDTokenCore", "FuzzTargets"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -201,3 +201,20 @@ extension Directive {
          .authRequestParams].contains(self)
     }
 }
+
+/// For tools inside this package (the fuzz targets in Sources/FuzzTargets), which drive the public
+/// RequestDecider the way the Apache module does: a site made in code, and cookies sealed as it seals them.
+extension SiteConfig {
+    /// A site whose keys are given as key-file lines rather than read from a file.
+    package static func inMemory(siteName: String, discoveryURL: String, clientID: String, redirectURI: String,
+                                 keyLines: [String]) throws(ConfigError) -> SiteConfig {
+        SiteConfig(siteName: siteName, provider: ProviderSource(discoveryURL: discoveryURL), clientID: clientID,
+                   redirectURI: try RedirectURI(redirectURI), scope: normalizedScope(nil), keys: try SessionKeys(lines: keyLines))
+    }
+
+    /// Any plaintext sealed as this site seals a session or state cookie, so a fuzz target reaches the
+    /// decoders behind the cipher.
+    package func sealCookieValue(_ plaintext: [UInt8], purpose: SessionKeys.Purpose) -> String? {
+        SealedCookie.seal(plaintext, keys: keys, purpose: purpose, context: cookieContext)
+    }
+}
