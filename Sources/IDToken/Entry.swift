@@ -206,25 +206,18 @@ private func fill(_ decision: Decision, into out: UnsafeMutablePointer<idt_decis
 /// point into the copy.
 private func setRendered(_ r: RenderedClaims, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
     let text = arena.bytes(r.bytes)
-    let headers = arena.array(of: idt_pair.self, count: r.headerCount)
-    let env = arena.array(of: idt_pair.self, count: r.envCount)
-    let claims = arena.array(of: idt_pair.self, count: r.claimCount)
-    guard let text else { return }
-    func string(_ i: Int) -> UnsafeMutablePointer<CChar> { text + r.offsets[i] }
-    var next = 0
-    if r.hasRemoteUser {
-        out.pointee.remote_user = string(0)
-        next = 1
-    }
-    for (list, count, field) in [(headers, r.headerCount, 0), (env, r.envCount, 1), (claims, r.claimCount, 2)] {
+    var next = r.hasRemoteUser ? 1 : 0
+    // The lists follow one another in `bytes`: each takes the next 2 × count strings.
+    func pairs(_ count: Int) -> (UnsafeMutablePointer<idt_pair>?, Int) {
+        defer { next += 2 * count }
+        guard let list = arena.array(of: idt_pair.self, count: count), let text else { return (nil, 0) }
         for i in 0..<count {
-            list?[i] = idt_pair(name: string(next), value: string(next + 1))
-            next += 2
+            list[i] = idt_pair(name: text + r.offsets[next + 2 * i], value: text + r.offsets[next + 2 * i + 1])
         }
-        switch field {
-        case 0: (out.pointee.headers, out.pointee.headers_count) = (list, list == nil ? 0 : count)
-        case 1: (out.pointee.env, out.pointee.env_count) = (list, list == nil ? 0 : count)
-        default: (out.pointee.claims, out.pointee.claims_count) = (list, list == nil ? 0 : count)
-        }
+        return (list, count)
     }
+    if r.hasRemoteUser, let text { out.pointee.remote_user = text + r.offsets[0] }
+    (out.pointee.headers, out.pointee.headers_count) = pairs(r.headerCount)
+    (out.pointee.env, out.pointee.env_count) = pairs(r.envCount)
+    (out.pointee.claims, out.pointee.claims_count) = pairs(r.claimCount)
 }
