@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -162,25 +161,8 @@ def annotate(path, top):
     return "\n".join(out)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("configs", nargs="*", metavar="CONFIG", help="some of: %s (default: all)" % " ".join(CONFIGS))
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--logins", type=int, default=100)
-    ap.add_argument("--annotate", type=int, default=0, metavar="N")
-    ap.add_argument("--symbols", action="store_true",
-                    help="load the unstripped .build/release/libIDToken.so, so the annotation names Swift functions")
-    args = ap.parse_args(argv)
-    args.configs = args.configs or CONFIGS
-    unknown = set(args.configs) - set(CONFIGS)
-    if unknown:
-        ap.error("unknown configuration(s): %s" % " ".join(sorted(unknown)))
-    if shutil.which("valgrind") is None:
-        raise SystemExit("needs valgrind (apt-get install valgrind)")
-    run.ensure_tools()
-    tmp = tempfile.mkdtemp(prefix="mod_auth_idtoken-callgrind-")
-    Path(tmp).chmod(0o755)
-    tempfile.tempdir = tmp
+def measure(args):
+    """Every configuration's three kinds of run: {config: {"request", "login RS256", ..., "bad"}}."""
     provider = Provider("--test-controls", "--auto-login", client_id=run.CLIENT_ID)
     minter = Minter(provider)
     module = None
@@ -211,8 +193,26 @@ def main(argv=None):
             run.log("%s: %s" % (kind, {k: round(v) for k, v in row.items()}))
     finally:
         provider.stop()
-        if not os.environ.get("E2E_KEEP_FILES"):
-            shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("configs", nargs="*", metavar="CONFIG", help="some of: %s (default: all)" % " ".join(CONFIGS))
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--logins", type=int, default=100)
+    ap.add_argument("--annotate", type=int, default=0, metavar="N")
+    ap.add_argument("--symbols", action="store_true",
+                    help="load the unstripped .build/release/libIDToken.so, so the annotation names Swift functions")
+    args = ap.parse_args(argv)
+    args.configs = args.configs or CONFIGS
+    unknown = set(args.configs) - set(CONFIGS)
+    if unknown:
+        ap.error("unknown configuration(s): %s" % " ".join(sorted(unknown)))
+    if shutil.which("valgrind") is None:
+        raise SystemExit("needs valgrind (apt-get install valgrind)")
+    run.ensure_tools()
+    results = run.in_own_tmp("mod_auth_idtoken-callgrind-", measure, args)
     plain = results.get("plain", {}).get("request")
     print("\ninstructions (callgrind, apache2 -X)  per request  module's own  login RS256  login ES256  failures")
     for kind, row in results.items():

@@ -529,19 +529,24 @@ def stop_instance(inst):
             pass
 
 
-def run(args):
-    ensure_tools()
-    # A folder of the run's own under /tmp for the provider's and the servers' folders, so that
-    # nothing that tidies /tmp/e2e-* (the e2e suite's prefix) removes them under a running server.
-    tmp_root = tempfile.mkdtemp(prefix="mod_auth_idtoken-bench-")
+def in_own_tmp(prefix, work, *args):
+    """work(*args) with a folder of its own under /tmp for the provider's and the servers' folders, so
+    that nothing that tidies /tmp/e2e-* (the e2e suite's prefix) removes them under a running server.
+    Removed afterwards unless E2E_KEEP_FILES is set."""
+    tmp_root = tempfile.mkdtemp(prefix=prefix)
     os.chmod(tmp_root, 0o755)  # the children (www-data) read the htdocs below it
     saved_tempdir, tempfile.tempdir = tempfile.tempdir, tmp_root
     try:
-        return _run(args)
+        return work(*args)
     finally:
         tempfile.tempdir = saved_tempdir
         if not os.environ.get("E2E_KEEP_FILES"):
             shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+def run(args):
+    ensure_tools()
+    return in_own_tmp("mod_auth_idtoken-bench-", _run, args)
 
 
 def _run(args):

@@ -19,10 +19,7 @@ crashed child or an [error] line in the error log, or a child's private memory g
 import argparse
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -69,15 +66,7 @@ def login_batch(inst, minter, n, clients, alg):
 
 def soak(args):
     run.ensure_tools()
-    tmp_root = tempfile.mkdtemp(prefix="mod_auth_idtoken-soak-")
-    os.chmod(tmp_root, 0o755)  # the children (www-data) read the htdocs below it
-    saved_tempdir, tempfile.tempdir = tempfile.tempdir, tmp_root
-    try:
-        return _soak(args)
-    finally:
-        tempfile.tempdir = saved_tempdir
-        if not os.environ.get("E2E_KEEP_FILES"):
-            shutil.rmtree(tmp_root, ignore_errors=True)
+    return run.in_own_tmp("mod_auth_idtoken-soak-", _soak, args)
 
 
 def _soak(args):
