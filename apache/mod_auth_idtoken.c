@@ -54,6 +54,9 @@
 APLOG_USE_MODULE(auth_idtoken);
 
 #define IDTOKEN_AUTH_TYPE "IDToken"
+/* A pass that sent a Set-Cookie marks its request; the filter then keeps the response private. */
+#define NOTE_PRIVATE "auth_idtoken-private"
+#define FILTER_PRIVATE "AUTH_IDTOKEN_PRIVATE"
 
 typedef struct {
     /* idt_setting, one per directive set in this server's own context; after the merge, the
@@ -882,6 +885,45 @@ static int collect_reserved(void *rec, const char *key, const char *value)
     return 1;
 }
 
+/* A client's `Connection: IDToken-Claim-groups` would make mod_proxy drop that header (hop-by-hop)
+ * after the module set it: the application could then no longer trust that a missing claim header
+ * means a missing claim. Such tokens are taken out of the Connection header. */
+static void strip_reserved_connection_tokens(request_rec *r)
+{
+    const char *value = apr_table_get(r->headers_in, "Connection");
+    const char *rest;
+    char *token;
+    char *kept = NULL;
+    int dropped = 0;
+
+    if (value == NULL) {
+        return;
+    }
+    rest = value;
+    while (*rest) {
+        token = ap_get_list_item(r->pool, &rest);   /* next comma-separated item, trimmed */
+        if (token == NULL) {
+            break;
+        }
+        if (has_reserved_prefix(token)) {
+            ++dropped;
+            continue;
+        }
+        kept = kept ? apr_pstrcat(r->pool, kept, ", ", token, NULL) : token;
+    }
+    if (!dropped) {
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "removed %d reserved header name(s) from the client's Connection header", dropped);
+    if (kept) {
+        apr_table_setn(r->headers_in, "Connection", kept);
+    }
+    else {
+        apr_table_unset(r->headers_in, "Connection");
+    }
+}
+
 /* Drops client-sent headers that could pose as the ones the core sets for the application.
  * Only the request read from the client is cleaned: an internal redirect shares its headers_in
  * with the request before it, which may already hold the headers this module set on purpose. */
@@ -893,6 +935,7 @@ static int auth_idtoken_post_read_request(request_rec *r)
     if (r->prev || r->main) {
         return DECLINED;
     }
+    strip_reserved_connection_tokens(r);
 
     found.pool = r->pool;
     found.names = NULL;
@@ -914,15 +957,17 @@ static int auth_idtoken_post_read_request(request_rec *r)
 /* ---- The shared store ---------------------------------------------------------------------------- */
 
 /* shmcb passes over an entry longer than the reader's buffer as if it were absent: `add` would then
- * write over a mark it did not see. So nothing longer than this is written, and every read goes
- * through a buffer this long. The core's marks are far shorter. */
-#define STORE_VALUE_MAX 65536
+ * write over a mark it did not see. So nothing longer than IDT_STORE_VALUE_MAX is written, and every
+ * read goes through a buffer that long: one per connection, made on its first read and reused by
+ * every later one (the core copies a value at once), so a request costs no 64 KiB per lookup. */
+#define STORE_VALUE_MAX IDT_STORE_VALUE_MAX
 
 /* One request's view of the store. The callbacks log against r and allocate from r->pool: the core
  * calls them during idt_decide, on the thread that called it. */
 typedef struct {
     request_rec *r;
     ap_socache_instance_t *instance;
+    unsigned int calls;         /* socache calls for this request, for the trace line */
 } store_ctx;
 
 static int32_t store_failed(const store_ctx *ctx, apr_status_t rv, const char *what)
@@ -990,7 +1035,14 @@ static int store_value_ok(const store_ctx *ctx, const unsigned char *value, size
 static apr_status_t store_retrieve(const store_ctx *ctx, const unsigned char *key, size_t key_len,
                                    unsigned char **found, unsigned int *found_len)
 {
-    *found = apr_palloc(ctx->r->pool, STORE_VALUE_MAX);
+    conn_rec *c = ctx->r->connection;
+    unsigned char *buffer = ap_get_module_config(c->conn_config, &auth_idtoken_module);
+
+    if (buffer == NULL) {
+        buffer = apr_palloc(c->pool, STORE_VALUE_MAX);
+        ap_set_module_config(c->conn_config, &auth_idtoken_module, buffer);
+    }
+    *found = buffer;
     *found_len = STORE_VALUE_MAX;
     return store_provider->retrieve(ctx->instance, ctx->r->server, key, (unsigned int)key_len,
                                     *found, found_len, ctx->r->pool);
@@ -1012,13 +1064,14 @@ static apr_status_t store_store(const store_ctx *ctx, const unsigned char *key, 
 static int32_t store_put(void *ctxv, const unsigned char *key, size_t key_len,
                          const unsigned char *value, size_t value_len, int64_t expires_at)
 {
-    const store_ctx *ctx = ctxv;
+    store_ctx *ctx = ctxv;
     int locked = 0;
     apr_status_t rv;
 
     if (!store_key_ok(ctx, key, key_len) || !store_value_ok(ctx, value, value_len, expires_at)) {
         return IDT_STORE_ERROR;
     }
+    ++ctx->calls;
     if (store_needs_lock()) {
         if (!store_lock(ctx)) {
             return IDT_STORE_ERROR;
@@ -1035,7 +1088,7 @@ static int32_t store_put(void *ctxv, const unsigned char *key, size_t key_len,
 static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
                          const unsigned char **value, size_t *value_len)
 {
-    const store_ctx *ctx = ctxv;
+    store_ctx *ctx = ctxv;
     unsigned char *found;
     unsigned int found_len;
     int locked = 0;
@@ -1044,6 +1097,7 @@ static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
     if (!store_key_ok(ctx, key, key_len)) {
         return IDT_STORE_ERROR;
     }
+    ++ctx->calls;
     if (store_needs_lock()) {
         if (!store_lock(ctx)) {
             return IDT_STORE_ERROR;
@@ -1071,13 +1125,14 @@ static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
 
 static int32_t store_remove(void *ctxv, const unsigned char *key, size_t key_len)
 {
-    const store_ctx *ctx = ctxv;
+    store_ctx *ctx = ctxv;
     int locked = 0;
     apr_status_t rv;
 
     if (!store_key_ok(ctx, key, key_len)) {
         return IDT_STORE_ERROR;
     }
+    ++ctx->calls;
     if (store_needs_lock()) {
         if (!store_lock(ctx)) {
             return IDT_STORE_ERROR;
@@ -1101,7 +1156,7 @@ static int32_t store_remove(void *ctxv, const unsigned char *key, size_t key_len
 static int32_t store_add(void *ctxv, const unsigned char *key, size_t key_len,
                          const unsigned char *value, size_t value_len, int64_t expires_at)
 {
-    const store_ctx *ctx = ctxv;
+    store_ctx *ctx = ctxv;
     unsigned char *found;
     unsigned int found_len;
     int32_t status;
@@ -1111,6 +1166,7 @@ static int32_t store_add(void *ctxv, const unsigned char *key, size_t key_len,
         || !store_lock(ctx)) {
         return IDT_STORE_ERROR;
     }
+    ++ctx->calls;
     rv = store_retrieve(ctx, key, key_len, &found, &found_len);
     if (rv == APR_SUCCESS) {
         status = IDT_STORE_EXISTS;
@@ -1142,6 +1198,7 @@ static const idt_store *request_store(request_rec *r)
     ctx = apr_palloc(r->pool, sizeof(*ctx));
     ctx->r = r;
     ctx->instance = store_instance;
+    ctx->calls = 0;
     store = apr_palloc(r->pool, sizeof(*store));
     store->ctx = ctx;
     store->add = store_add;
@@ -1192,6 +1249,9 @@ static void fill_request(request_rec *r, int32_t site, idt_request *req)
     req->sec_fetch_mode = apr_table_get(r->headers_in, "Sec-Fetch-Mode");
     req->sec_fetch_dest = apr_table_get(r->headers_in, "Sec-Fetch-Dest");
     req->x_requested_with = apr_table_get(r->headers_in, "X-Requested-With");
+    req->sec_fetch_site = apr_table_get(r->headers_in, "Sec-Fetch-Site");
+    req->origin = apr_table_get(r->headers_in, "Origin");
+    req->referer = apr_table_get(r->headers_in, "Referer");
     req->alloc = pool_alloc;
     req->alloc_ctx = r->pool;
 }
@@ -1349,6 +1409,9 @@ static int apply_decision(request_rec *r, const idt_decision *d)
         r->user = d->remote_user;
         r->ap_auth_type = IDTOKEN_AUTH_TYPE;
         keep_claims(r, d);
+        if (d->set_cookies_count > 0) {
+            apr_table_setn(r->notes, NOTE_PRIVATE, "1");
+        }
         for (i = 0; i < d->headers_count; ++i) {
             const char *name = d->headers[i].name;
 
@@ -1426,28 +1489,19 @@ static int auth_idtoken_check_authn(request_rec *r)
     const char *type = ap_auth_type(r);
     const auth_idtoken_dir_conf *dconf;
     auth_idtoken_srv_conf *conf;
+    const idt_store *store;
     idt_request req;
     idt_decision d;
+    unsigned int lookups, opens;
 
     if (type == NULL || strcasecmp(type, IDTOKEN_AUTH_TYPE) != 0) {
         return DECLINED;
     }
 
-    /* Subrequests and internal redirects (ErrorDocument, rewrites) inherit the login of the request
-     * they came from, claims included: deciding again could read a body that is already gone. */
-    if (!ap_is_initial_req(r)) {
-        const request_rec *from = r->main ? r->main : r->prev;
-
-        if (from && from->user) {
-            r->user = from->user;
-            r->ap_auth_type = from->ap_auth_type;
-            ap_set_module_config(r->request_config, &auth_idtoken_module,
-                                 ap_get_module_config(from->request_config,
-                                                      &auth_idtoken_module));
-            return OK;
-        }
-    }
-
+    /* Subrequests and internal redirects (ErrorDocument, RewriteRule, FallbackResource...) reach this
+     * hook only when their configuration differs from the request they came from, so that
+     * authentication is decided again: from the request's own cookies, never by taking over a user set
+     * by another module or the anonymous pass (that would let `Require valid-user` through). */
     conf = srv_conf(r->server);
     if (conf->site < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -1457,7 +1511,9 @@ static int auth_idtoken_check_authn(request_rec *r)
     }
 
     fill_request(r, conf->site, &req);
-    req.store = request_store(r);
+    req.internal = !ap_is_initial_req(r);
+    store = request_store(r);
+    req.store = store;
     dconf = ap_get_module_config(r->per_dir_config, &auth_idtoken_module);
     if (dconf && dconf->handles->nelts > 0) {
         req.dir_configs = (const int32_t *)dconf->handles->elts;
@@ -1466,6 +1522,8 @@ static int auth_idtoken_check_authn(request_rec *r)
     memset(&d, 0, sizeof(d));
     idt_decide(&req, &d);
     apply_side_effects(r, &d);
+    lookups = d.work_cookie_lookups;
+    opens = d.work_sealed_opens;
 
     if (d.action == IDT_READ_BODY) {
         int status = read_body(r, d.body_limit, &req);
@@ -1476,14 +1534,93 @@ static int auth_idtoken_check_authn(request_rec *r)
         memset(&d, 0, sizeof(d));
         idt_decide(&req, &d);
         apply_side_effects(r, &d);
+        lookups += d.work_cookie_lookups;
+        opens += d.work_sealed_opens;
         if (d.action == IDT_READ_BODY) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "the IDToken library asked for the request body twice");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+    /* What the request cost in work that a client could try to multiply: counts, not time, so a test
+     * can show an amplification attack failing on any machine. */
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                  "request work: %u cookie lookups, %u sealed opens, %u store calls",
+                  lookups, opens, store ? ((const store_ctx *)store->ctx)->calls : 0);
 
     return apply_decision(r, &d);
+}
+
+/* ---- Responses that carry a refreshed session ------------------------------------------------------- */
+
+/* A pass that re-issued the session sends its Set-Cookie on the application's response. If that
+ * response says `Cache-Control: public`, a shared cache could keep the cookie and hand one user's
+ * session to others: such a response is made private. The note is looked for on the request and on
+ * those it was redirected from (an internal redirect gets a fresh filter chain). */
+
+static int has_private_note(const request_rec *r)
+{
+    for (; r; r = r->prev) {
+        if (apr_table_get(r->notes, NOTE_PRIVATE)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Cache-Control without `public` and `s-maxage=...`, with `private`; the other directives kept. */
+static void make_private(request_rec *r, apr_table_t *headers, int always)
+{
+    const char *value = apr_table_get(headers, "Cache-Control");
+    const char *rest;
+    char *token;
+    char *kept = NULL;
+    int has_private = 0;
+
+    if (value == NULL) {
+        if (always) {
+            apr_table_setn(headers, "Cache-Control", "private");
+        }
+        return;
+    }
+    rest = value;
+    while (*rest) {
+        token = ap_get_list_item(r->pool, &rest);
+        if (token == NULL) {
+            break;
+        }
+        if (strcasecmp(token, "public") == 0 || strncasecmp(token, "s-maxage", 8) == 0) {
+            continue;
+        }
+        if (strcasecmp(token, "private") == 0 || strncasecmp(token, "private=", 8) == 0
+            || strcasecmp(token, "no-store") == 0) {
+            has_private = 1;
+        }
+        kept = kept ? apr_pstrcat(r->pool, kept, ", ", token, NULL) : token;
+    }
+    if (!has_private) {
+        kept = kept ? apr_pstrcat(r->pool, "private, ", kept, NULL) : "private";
+    }
+    apr_table_setn(headers, "Cache-Control", kept);
+}
+
+static apr_status_t private_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+
+    /* The handler has set its headers by the time its first brigade passes. Both tables: httpd sends
+     * the two merged. */
+    make_private(r, r->headers_out, apr_table_get(r->err_headers_out, "Cache-Control") == NULL);
+    make_private(r, r->err_headers_out, 0);
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+static void auth_idtoken_insert_filter(request_rec *r)
+{
+    if (has_private_note(r)) {
+        ap_add_output_filter(FILTER_PRIVATE, NULL, r, r->connection);
+    }
 }
 
 /* ---- Require idtoken-claim ----------------------------------------------------------------------- */
@@ -1562,6 +1699,9 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_read_request(auth_idtoken_post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_check_authn(auth_idtoken_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_insert_filter(auth_idtoken_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Before mod_cache's CACHE_SAVE filter, so it sees the response as private too. */
+    ap_register_output_filter(FILTER_PRIVATE, private_filter, NULL, AP_FTYPE_CONTENT_SET - 2);
 }
 
 module AP_MODULE_DECLARE_DATA auth_idtoken_module =

@@ -5,8 +5,12 @@
  *  - Plain C types only. The core never sees an Apache type; the module never sees OpenID Connect.
  *  - Strings going in are NUL-terminated and owned by the caller (usually an APR pool); the core copies
  *    what it keeps. A NULL string means "absent".
- *  - Everything coming out (messages, decisions) is allocated by the core with malloc and handed to the
- *    caller, who releases it with idt_free() / idt_decision_free(). Nothing else crosses ownership.
+ *  - Messages coming out (errors and warnings of the configuration calls) are malloc'd by the core and
+ *    released by the caller with idt_free().
+ *  - A decision is written into memory the caller lends for it (idt_request.alloc: the request pool), so
+ *    it lives as long as the request and nothing in it is freed by hand.
+ *  - Values the store callbacks return are lent by the module until its next store call; the core
+ *    copies them at once.
  *  - No function here traps on bad input: a failure is reported through the return value.
  *  - Threads: idt_site_* and idt_setting_check run single-threaded at configuration time (before fork).
  *    idt_child_init runs once per child. idt_decide may be called from many threads of a child at once.
@@ -22,7 +26,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 6
+#define IDT_ABI_VERSION 7
 
 int32_t idt_abi_version(void);
 
@@ -86,13 +90,17 @@ void idt_child_init(void);
 /* ---- The shared store ---------------------------------------------------------------------------- */
 
 /* A small key-value store shared by every process of the server (and, with a networked socache
- * provider, by every server): Apache's socache, supplied by the module. The core uses it for
- * single-use marks (a login response is accepted once). Keys (at least 4 bytes) and values (at most
- * 64 KiB) are bytes; entries expire at `expires_at` (Unix seconds). The callbacks are valid only
+ * provider, by every server): Apache's socache, supplied by the module. The core keeps there the
+ * single-use marks (a login response, a logout token is accepted once), server-side sessions
+ * (IDTokenSessionStore cache), their tombstones, and the sid/sub index back-channel logout ends them
+ * by. Keys (at least 4 bytes) and values (at most IDT_STORE_VALUE_MAX bytes) are bytes; entries expire at `expires_at` (Unix seconds). The callbacks are valid only
  * during the idt_decide call they came with, and only on its thread (they use the request's pool).
  * `add` is atomic across the processes of one httpd; socache has no add-if-absent, so servers sharing
  * a networked provider can each win a race once. shmcb forgets its entries on every restart.
  * Each callback returns an idt_store_status. */
+/* The largest value the store holds: shmcb passes over a longer entry as if it were absent. */
+#define IDT_STORE_VALUE_MAX 65536
+
 typedef enum {
     IDT_STORE_OK = 0,
     IDT_STORE_NOT_FOUND = 1,   /* get, remove: no such entry */
@@ -108,8 +116,8 @@ typedef struct {
     /* Sets the entry, replacing any previous one. */
     int32_t (*put)(void *ctx, const unsigned char *key, size_t key_len,
                    const unsigned char *value, size_t value_len, int64_t expires_at);
-    /* On IDT_STORE_OK points *value at the entry (lent by the module, valid until the idt_decide
-     * call returns) and sets *value_len. */
+    /* On IDT_STORE_OK points *value at the entry (lent by the module, valid until its next store call)
+     * and sets *value_len. */
     int32_t (*get)(void *ctx, const unsigned char *key, size_t key_len,
                    const unsigned char **value, size_t *value_len);
     int32_t (*remove)(void *ctx, const unsigned char *key, size_t key_len);
@@ -129,6 +137,11 @@ typedef struct {
     const char *sec_fetch_mode;   /* Sec-Fetch-Mode */
     const char *sec_fetch_dest;   /* Sec-Fetch-Dest */
     const char *x_requested_with; /* X-Requested-With */
+    const char *sec_fetch_site;   /* Sec-Fetch-Site: where a navigation came from (logout CSRF) */
+    const char *origin;           /* Origin */
+    const char *referer;          /* Referer */
+    int32_t internal;          /* 1 for a subrequest or internal redirect: decided afresh from its cookies,
+                                  but never a callback and never a session refresh */
     const char *body;          /* the request body, once the core asked for it (IDT_READ_BODY) */
     size_t body_len;
     int32_t body_read;         /* 1 when body/body_len hold the whole body (possibly empty) */
@@ -154,9 +167,13 @@ typedef enum {
     IDT_READ_BODY = 4  /* read at most body_limit bytes of the request body, then call idt_decide again */
 } idt_action;
 
+/* A name and a value, NUL-terminated; the lengths say where each really ends (a claim name is never
+ * read as a C string where a NUL inside could cut it short). */
 typedef struct {
     char *name;
     char *value;
+    size_t name_len;
+    size_t value_len;
 } idt_pair;
 
 /* APLOG-compatible levels for log_level. */
@@ -187,6 +204,10 @@ typedef struct {
                                   the request (and its subrequests) to answer `Require idtoken-claim`
                                   (already in the request pool: kept as they are) */
     size_t claims_count;
+    /* What deciding cost, for the module's trace line: searches of the Cookie header for a name, and
+     * AES-GCM opens of sealed values. Grows with what the client sends only within fixed bounds. */
+    uint32_t work_cookie_lookups;
+    uint32_t work_sealed_opens;
 } idt_decision;
 
 /* Every request header the core sets for the application starts with this prefix. The module removes

@@ -5,8 +5,8 @@ import IDTokenCore
 struct CStore: SharedStore {
     let store: idt_store
 
-    /// The C side refuses larger values (shmcb would silently drop them).
-    static let maximumValue = 64 * 1024
+    /// The C side refuses larger values (shmcb would silently drop them): the ABI header's limit.
+    static let maximumValue = Int(IDT_STORE_VALUE_MAX)
 
     init(_ pointer: UnsafePointer<idt_store>) { store = pointer.pointee }
 

@@ -54,9 +54,11 @@ public func idt_require_eval(_ line: UnsafePointer<CChar>?, _ claims: UnsafePoin
     guard let line, case .success(let requirements) = ClaimRequirement.parse(String(cString: line)) else { return -1 }
     var map = [String: String]()
     if let claims {
+        // By length: a name is never cut short at a NUL inside it.
         for i in 0..<count {
-            guard let n = claims[i].name, let v = claims[i].value else { continue }
-            map[String(cString: n)] = String(cString: v)
+            let c = claims[i]
+            guard let n = c.name, let v = c.value else { continue }
+            map[CExport.string(n, length: c.name_len)] = CExport.string(v, length: c.value_len)
         }
     }
     return requirements.contains { $0.isSatisfied(by: map) } ? 1 : 0
@@ -127,6 +129,10 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         secFetchMode: CExport.optionalString(r.sec_fetch_mode),
         secFetchDest: CExport.optionalString(r.sec_fetch_dest),
         xRequestedWith: CExport.optionalString(r.x_requested_with),
+        secFetchSite: CExport.optionalString(r.sec_fetch_site),
+        origin: CExport.optionalString(r.origin),
+        referer: CExport.optionalString(r.referer),
+        isInternal: r.internal != 0,
         body: body,
         bodyTooLarge: r.body_too_large != 0,
         store: r.store.map(CStore.init),
@@ -134,6 +140,8 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
     export(decision, into: out, request: r)
+    out.pointee.work_cookie_lookups = UInt32(clamping: req.work.cookieLookups)
+    out.pointee.work_sealed_opens = UInt32(clamping: req.work.sealedOpens)
 }
 
 private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_decision>, request: idt_request) {
@@ -171,7 +179,7 @@ private func fill(_ decision: Decision, into out: UnsafeMutablePointer<idt_decis
         let array = arena.array(of: idt_pair.self, count: list.count)
         for (i, (name, value)) in list.enumerated() {
             let n = arena.string(name), v = arena.string(value)
-            array?[i] = idt_pair(name: n, value: v)
+            array?[i] = idt_pair(name: n, value: v, name_len: name.utf8.count, value_len: value.utf8.count)
         }
         return (array, array == nil ? 0 : list.count)
     }
@@ -212,7 +220,9 @@ private func setRendered(_ r: RenderedClaims, into out: UnsafeMutablePointer<idt
         defer { next += 2 * count }
         guard let list = arena.array(of: idt_pair.self, count: count), let text else { return (nil, 0) }
         for i in 0..<count {
-            list[i] = idt_pair(name: text + r.offsets[next + 2 * i], value: text + r.offsets[next + 2 * i + 1])
+            let n = next + 2 * i
+            list[i] = idt_pair(name: text + r.offsets[n], value: text + r.offsets[n + 1],
+                               name_len: r.length(of: n), value_len: r.length(of: n + 1))
         }
         return (list, count)
     }

@@ -25,6 +25,11 @@ enum CExport {
         UnsafeMutableRawPointer(mutating: s.utf8Start).assumingMemoryBound(to: CChar.self)
     }
 
+    /// `length` bytes as UTF-8 (invalid sequences repaired), NULs included.
+    static func string(_ p: UnsafePointer<CChar>, length: Int) -> String {
+        p.withMemoryRebound(to: UInt8.self, capacity: length) { String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self) }
+    }
+
     static func optionalString(_ p: UnsafePointer<CChar>?) -> String? {
         p.map { String(cString: $0) }
     }

@@ -35,7 +35,8 @@ NASTY_CLAIMS = {
     "c1": "j\x85k\u2028l",  # NEL and LINE SEPARATOR: not HTTP line ends, passed as they are
     "list": ["m\r\nX-Injected-List: 1", "n"],
     "object": {"o": "p\r\nX-Injected-Object: 1"},
-    "name\r\nX-Injected-Name: 1": "q",
+    # Odd characters in a name become '-' (or '_'); control characters make the token refused (below).
+    "name: X-Injected-Name: 1": "q",
 }
 CLEANED = {
     "crlf": "a  X-Injected: 1    body",
@@ -408,6 +409,23 @@ def test_a_subject_with_control_characters_is_refused(hostile, provider, name):
     assert not [c for c in set_cookies(r) if c.name.startswith("idtoken_session") and not c.clears]
     assert wait_module_log(hostile, offset, r"\bsub\b")
     assert login.browser.get(hostile.url("/protected/app")).status_code == 302
+
+
+CLAIM_NAMES = {"CR LF": "name\r\nX-Injected-Name: 1", "NUL": "groups\x00x", "DEL": "groups\x7f", "TAB": "a\tb"}
+
+
+@pytest.mark.parametrize("name", list(CLAIM_NAMES))
+def test_a_claim_name_with_control_characters_is_refused(hostile, provider, name):
+    """A claim name becomes a header and variable name, and crosses into C: `groups\\0x` must never read
+    as `groups` (for `Require idtoken-claim groups:...`), and replacing the character could merge two
+    claims into one. The token is refused."""
+    provider.configure(extra_claims={CLAIM_NAMES[name]: "root"})
+    login = Login(Browser(), hostile).start().at_provider()
+    offset = hostile.log_size()
+    r = login.callback()
+    assert r.status_code == 401, r.text[:500]
+    assert not [c for c in set_cookies(r) if c.name.startswith("idtoken_session") and not c.clears]
+    assert wait_module_log(hostile, offset, r"claim name")
 
 
 def token_with_payload(provider, payload: bytes, header=None):

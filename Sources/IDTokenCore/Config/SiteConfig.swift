@@ -1,3 +1,5 @@
+import Crypto
+
 /// Everything the core needs to protect one site (an Apache virtual host), checked as a whole at
 /// configuration time so request handling never meets an invalid value.
 public struct SiteConfig: Sendable {
@@ -51,9 +53,25 @@ public struct SiteConfig: Sendable {
 
     public static let defaultScope = "openid email profile"
 
-    /// Sealed cookies and store entries are bound to the provider and client they were made for, so two
-    /// sites sharing a key file but trusting different providers never accept each other's users.
-    var cookieContext: String { clientID + "\u{0}" + provider.identity }
+    /// Store entries are bound to the provider and client they were made for, so two sites sharing a key
+    /// file and a store but trusting different providers never see each other's entries.
+    var storeContext: String { clientID + "\u{0}" + provider.identity }
+
+    /// Sealed cookies are bound to that and to the site's session profile: what makes REMOTE_USER and the
+    /// claims out of a token. Another site with the same key, provider and client but another mapping
+    /// (or another server not configured alike) cannot take this site's session as one of its own;
+    /// servers behind one load balancer, configured alike, accept each other's. Sessions sealed before
+    /// the profile was bound in (version 1) still open, until they end.
+    var sessionContext: SealContext { SealContext(current: storeContext + "\u{0}" + sessionProfile, legacy: storeContext) }
+    /// State cookies live minutes: no legacy form is accepted.
+    var stateContext: SealContext { SealContext(current: storeContext + "\u{0}" + sessionProfile) }
+
+    /// The settings that shape a session, as a digest (the AAD stays short).
+    var sessionProfile: String {
+        let parts = [remoteUserClaim ?? "", remoteUserPattern ?? "", claimDelimiter,
+                     claimsKeep.map { $0.sorted().joined(separator: " ") } ?? "*", claimsDrop.sorted().joined(separator: " ")]
+        return Base64URL.encode(SHA256.hash(data: Array(parts.joined(separator: "\u{0}").utf8)))
+    }
 
     /// The settings as the C module hands them over: directive name and value, lists space-joined.
     public struct Input {
@@ -215,6 +233,6 @@ extension SiteConfig {
     /// Any plaintext sealed as this site seals a session or state cookie, so a fuzz target reaches the
     /// decoders behind the cipher.
     package func sealCookieValue(_ plaintext: [UInt8], purpose: SessionKeys.Purpose) -> String? {
-        SealedCookie.seal(plaintext, keys: keys, purpose: purpose, context: cookieContext)
+        SealedCookie.seal(plaintext, keys: keys, purpose: purpose, context: purpose == .state ? stateContext : sessionContext)
     }
 }

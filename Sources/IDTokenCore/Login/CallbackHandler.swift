@@ -26,15 +26,19 @@ enum CallbackHandler {
         if let logoutToken = form["logout_token"], form["state"] == nil {
             return BackChannelLogout.handle(logoutToken, request: request, site: site, now: now)
         }
-        // The provider's refusal is reported as such even when the state no longer matches anything.
+        // The provider's words are shown only for a login this browser started: anyone can post an error
+        // response, and its text would otherwise reach the log and an ErrorDocument as it is.
         if let error = form["error"] {
-            let login = form["state"].flatMap { try? loginState(for: $0, request: request, config: config, now: now) }
-            let clearing = login.map { [LoginStart.stateCookie($0.cookieName, value: "", maxAge: 0).headerValue] } ?? []
+            guard let state = form["state"], !state.isEmpty,
+                  let login = try? loginState(for: state, request: request, config: config, now: now) else {
+                throw .unsolicitedProviderError
+            }
+            let clearing = [LoginStart.stateCookie(login.cookieName(secure: request.isSecure), value: "", maxAge: 0).headerValue]
             return refusal(.providerError(code: error, description: form["error_description"]), request: request, clearing: clearing)
         }
         guard let state = form["state"], !state.isEmpty else { throw .missingParameter("state") }
         let login = try loginState(for: state, request: request, config: config, now: now)
-        let clearing = [LoginStart.stateCookie(login.cookieName, value: "", maxAge: 0).headerValue]
+        let clearing = [LoginStart.stateCookie(login.cookieName(secure: request.isSecure), value: "", maxAge: 0).headerValue]
         do throws(LoginError) {
             guard let token = form["id_token"], !token.isEmpty else { throw .missingParameter("id_token") }
             let validated = try validate(token, login: login, site: site, now: now)
@@ -48,7 +52,9 @@ enum CallbackHandler {
                                   sid: validated.claims["sid"]?.stringValue,
                                   idToken: config.logoutIDTokenHint ? token : "", remoteUser: remoteUser,
                                   claims: ClaimsForApp.flatten(validated.claims, delimiter: config.claimDelimiter,
-                                                               keep: config.claimsKeep, drop: config.claimsDrop))
+                                                               keep: config.claimsKeep, drop: config.claimsDrop),
+                                  authTime: validated.authTime, acr: validated.claims["acr"]?.stringValue,
+                                  promptLogin: login.promptLogin, tokenExpiresAt: validated.expiresAt)
             let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
             guard let cookies = jar.save(session, id: nil, now: now) else {
                 throw .sessionNotStored(bytes: session.encoded().count)
@@ -69,12 +75,15 @@ enum CallbackHandler {
         }
     }
 
-    /// The login this response answers, from the state cookie named after its state.
+    /// The login this response answers, from the state cookie named after its state (over https only
+    /// the `__Host-` name counts: a sibling subdomain could have planted the other).
     private static func loginState(for state: String, request: AuthRequest, config: SiteConfig, now: Int64) throws(LoginError) -> LoginState {
-        let values = CookieHeader(request.cookie).values(named: LoginState.cookieName(forState: state))
+        let values = request.cookies.values(named: LoginState.cookieName(forState: state, secure: request.isSecure))
         guard !values.isEmpty else { throw .stateCookieMissing }
-        for value in values {
-            guard let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: config.cookieContext),
+        // Two at most: a browser holds one per name and path; more is someone else's doing.
+        for value in values.prefix(2) {
+            request.work.sealedOpens += 1
+            guard let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: config.stateContext),
                   let login = LoginState(decoding: plain) else { continue }
             guard constantTimeEquals(login.state, state) else { throw .stateMismatch }
             let age = now - login.createdAt
@@ -111,7 +120,7 @@ enum CallbackHandler {
     /// refuses the response anyway.
     private static func markUsed(_ login: LoginState, request: AuthRequest, site: Site, now: Int64) throws(LoginError) {
         let store: any SharedStore = request.store ?? site.localStore
-        let key = SessionJar(config: site.config, request: request, store: store).storeKey("used", login.nonce)
+        let key = SessionJar(config: site.config, request: request, store: store).storeKey(.used, login.nonce)
         let expiresAt = login.createdAt + site.config.stateLifetime + site.config.clockSkew
         switch store.add(key, [1], expiresAt: max(expiresAt, now + 2), now: now) {
         case .ok: return

@@ -9,6 +9,10 @@ enum LoginError: Error, Equatable {
     case repeatedParameter(String)
     case missingParameter(String)
     case providerError(code: String, description: String?)
+    /// An error response whose state matches no login of this browser: its text is not shown.
+    case unsolicitedProviderError
+    /// A subrequest or internal redirect that led to the redirect URI.
+    case internalCallback
     case stateCookieMissing
     case stateCookieUnreadable
     case stateExpired(age: Int64)
@@ -42,8 +46,10 @@ enum LoginError: Error, Equatable {
             // The provider's own code, if it is a plain token (it is echoed into a page and a variable).
             let safe = code.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0 == "_" } && code.count <= 64
             return safe ? code : "provider_error"
-        case .stateCookieMissing, .stateCookieUnreadable, .stateExpired, .stateMismatch, .replayed:
+        case .stateCookieMissing, .stateCookieUnreadable, .stateExpired, .stateMismatch, .replayed, .unsolicitedProviderError:
             return "invalid_state"
+        case .internalCallback:
+            return "invalid_request"
         case .storeFailed, .sessionNotStored:
             return "temporarily_unavailable"
         case .invalidToken, .remoteUserClaimMissing:
@@ -56,7 +62,7 @@ enum LoginError: Error, Equatable {
     /// What the user is told. Short, and free of anything secret.
     var userMessage: String {
         switch self {
-        case .stateCookieMissing, .stateCookieUnreadable, .stateExpired:
+        case .stateCookieMissing, .stateCookieUnreadable, .stateExpired, .unsolicitedProviderError:
             return "This login attempt expired or was started in another browser. Please try again."
         case .providerError:
             return "The identity provider did not log you in."
@@ -84,6 +90,10 @@ enum LoginError: Error, Equatable {
         case .repeatedParameter(let p): return "callback parameter '\(p)' repeated"
         case .missingParameter(let p): return "callback lacks '\(p)'"
         case .providerError(let code, let d): return "provider returned error '\(Masking.printable(code))'\(d.map { ": " + Masking.printable($0) } ?? "")"
+        case .unsolicitedProviderError:
+            return "a provider error response without a state of a login this browser started was refused (its text is not shown: anyone can post one)"
+        case .internalCallback:
+            return "an internal redirect or subrequest reached the redirect URI: refused (the callback takes only the provider's own POST)"
         case .stateCookieMissing:
             return "state cookie missing for this state: login too slow, cookie dropped by the browser (SameSite=None needs Secure: is the site on https?), or a forged/replayed response"
         case .stateCookieUnreadable: return "state cookie cannot be opened (tampered, or sealed with an unknown key)"

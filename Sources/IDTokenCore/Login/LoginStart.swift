@@ -1,6 +1,8 @@
-/// Sends a browser without a session to the provider, with a fresh state cookie.
+/// Sends a browser without a session (or with one this location asks more of: `stepUp` says what) to the
+/// provider, with a fresh state cookie.
 enum LoginStart {
-    static func begin<R: RandomNumberGenerator>(_ request: AuthRequest, site: Site, now: Int64, rng: inout R) -> Decision {
+    static func begin<R: RandomNumberGenerator>(_ request: AuthRequest, site: Site, now: Int64, rng: inout R,
+                                                stepUp: String? = nil) -> Decision {
         let config = site.config
         switch request.dir.unauthAction ?? .auth {
         case .auth: break
@@ -30,9 +32,10 @@ enum LoginStart {
         let returnTo = request.target.hasPrefix("/") && !request.target.hasPrefix("//") ? request.target : "/"
         let extra = request.dir.authRequestParameters ?? []
         let maxAge = extra.last { $0.0 == "max_age" }.flatMap { Int64($0.1) } ?? config.maxAge
-        let acrValues = extra.last { $0.0 == "acr_values" }.map { $0.1.split(separator: " ").map(String.init) } ?? []
-        let login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, acrValues: acrValues, using: &rng)
-        guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: config.cookieContext) else {
+        let rules = LocationRules(request.dir)
+        let login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, acrValues: rules.acrValues,
+                                     promptLogin: rules.promptLogin, using: &rng)
+        guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: config.stateContext) else {
             return .respond(ErrorPage.response(status: 500, code: "internal_error", message: "The login could not be started.",
                                                setCookies: [], log: .init(level: .error, message: "sealing the state cookie failed")))
         }
@@ -43,9 +46,10 @@ enum LoginStart {
         var cookies = staleStateCookies(request, config: config, now: now).map { stateCookie($0, value: "", maxAge: 0) }
         // The browser keeps the cookie a minute past the state's lifetime, so a login that took too long
         // is reported as expired (with its own message) rather than as a missing cookie.
-        cookies.append(stateCookie(login.cookieName, value: sealed, maxAge: config.stateLifetime + 60))
-        return .redirect(.init(status: 302, location: auth.url, setCookies: cookies.map(\.headerValue),
-                               log: .init(level: .debug, message: "no session: login started for \(Masking.printable(returnTo))")))
+        cookies.append(stateCookie(login.cookieName(secure: request.isSecure), value: sealed, maxAge: config.stateLifetime + 60))
+        let log: Decision.LogLine = stepUp.map { .init(level: .info, message: "\($0): login started for \(Masking.printable(returnTo))") }
+            ?? .init(level: .debug, message: "no session: login started for \(Masking.printable(returnTo))")
+        return .redirect(.init(status: 302, location: auth.url, setCookies: cookies.map(\.headerValue), log: log))
     }
 
     /// The state cookie must come back on the provider's cross-site POST: SameSite=None, which
@@ -54,18 +58,31 @@ enum LoginStart {
         SetCookie(name: name, value: value, maxAge: maxAge, secure: true, sameSite: SetCookie.SameSite.none)
     }
 
+    /// State cookies opened per login start. A browser holds at most IDTokenMaxStateCookies (20 at the
+    /// most); a header stuffed with more must not cost a decryption each: the rest are deleted unopened.
+    static let maximumStateCookiesExamined = 24
+
     /// State cookies to delete before adding one: those that no longer open or have expired, and the
-    /// oldest beyond the cap, so abandoned logins cannot grow the Cookie header without bound.
+    /// oldest beyond the cap, so abandoned logins cannot grow the Cookie header without bound. Over https
+    /// un-prefixed ones are someone else's (or from before the site moved to https): deleted unopened.
     static func staleStateCookies(_ request: AuthRequest, config: SiteConfig, now: Int64) -> [String] {
         var live = [(name: String, createdAt: Int64)]()
         var stale = [String]()
-        for (name, value) in CookieHeader(request.cookie).pairs where name.hasPrefix(LoginState.cookiePrefix) {
-            if let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: config.cookieContext),
-               let state = LoginState(decoding: plain), now - state.createdAt <= config.stateLifetime {
-                live.append((String(name), state.createdAt))
-            } else {
-                stale.append(String(name))
+        let own = LoginState.namePrefix(secure: request.isSecure)
+        var examined = 0
+        for (name, value) in request.cookies.pairs {
+            let ours = name.hasPrefix(own)
+            guard ours || name.hasPrefix(LoginState.cookiePrefix) else { continue }
+            examined += 1
+            if ours, examined <= maximumStateCookiesExamined {
+                request.work.sealedOpens += 1
+                if let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: config.stateContext),
+                   let state = LoginState(decoding: plain), now - state.createdAt <= config.stateLifetime {
+                    live.append((String(name), state.createdAt))
+                    continue
+                }
             }
+            stale.append(String(name))
         }
         let excess = live.count - (config.maximumStateCookies - 1)
         if excess > 0 {

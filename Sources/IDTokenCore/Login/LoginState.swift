@@ -11,19 +11,27 @@ struct LoginState: Equatable {
     var maxAge: Int64?
     /// The acr_values this login asked for (the location's), one of which the token's acr must be.
     var acrValues: [String] = []
+    /// The login asked for prompt=login: the session it opens counts as a fresh login.
+    var promptLogin = false
 
     static let cookiePrefix = "idtoken_state_"
+    /// Over https: the browser then refuses the cookie unless it is Secure, host-only and for path "/", so
+    /// a sibling subdomain cannot plant a state of its own choosing (login CSRF, RFC 6265bis §4.1.3.2).
+    static let securePrefix = "__Host-"
     /// Characters of the state value that name its cookie, so parallel logins (two tabs) do not
     /// overwrite each other's cookie.
     static let cookieNameLength = 12
 
-    var cookieName: String { Self.cookieName(forState: state) }
+    func cookieName(secure: Bool) -> String { Self.cookieName(forState: state, secure: secure) }
 
-    static func cookieName(forState state: String) -> String {
-        cookiePrefix + String(state.prefix(cookieNameLength))
+    static func cookieName(forState state: String, secure: Bool) -> String {
+        namePrefix(secure: secure) + String(state.prefix(cookieNameLength))
     }
 
-    private static let format: UInt8 = 3
+    static func namePrefix(secure: Bool) -> String { secure ? securePrefix + cookiePrefix : cookiePrefix }
+
+    /// 4 added prompt=login; 3 still opens (a login in flight across an upgrade completes).
+    private static let format: UInt8 = 4
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
@@ -34,33 +42,47 @@ struct LoginState: Equatable {
         w.string(returnTo)
         w.i64(maxAge ?? -1)
         w.string(acrValues.joined(separator: " "))
+        w.u8(promptLogin ? 1 : 0)
         return w.bytes
     }
 
-    init(state: String, nonce: String, returnTo: String, createdAt: Int64, maxAge: Int64? = nil, acrValues: [String] = []) {
+    init(state: String, nonce: String, returnTo: String, createdAt: Int64, maxAge: Int64? = nil, acrValues: [String] = [],
+         promptLogin: Bool = false) {
         self.state = state
         self.nonce = nonce
         self.returnTo = returnTo
         self.createdAt = createdAt
         self.maxAge = maxAge
         self.acrValues = acrValues
+        self.promptLogin = promptLogin
     }
 
     init?(decoding bytes: [UInt8]) {
         var r = ByteReader(bytes)
         // max_age -1 stands for none; a larger one than any time cannot be meant (and would overflow).
-        guard r.u8() == Self.format, let created = r.time(), let state = r.string(), let nonce = r.string(),
-              let returnTo = r.string(), let maxAge = r.i64(), maxAge <= ByteReader.maximumSeconds, let acr = r.string(),
-              r.isAtEnd else { return nil }
+        guard let format = r.u8(), format == 3 || format == Self.format, let created = r.time(), let state = r.string(),
+              let nonce = r.string(), let returnTo = r.string(), let maxAge = r.i64(), maxAge <= ByteReader.maximumSeconds,
+              let acr = r.string() else { return nil }
+        var prompt: UInt8 = 0
+        if format == Self.format {
+            guard let p = r.u8(), p <= 1 else { return nil }
+            prompt = p
+        }
+        guard r.isAtEnd else { return nil }
         self.init(state: state, nonce: nonce, returnTo: returnTo, createdAt: created, maxAge: maxAge >= 0 ? maxAge : nil,
-                  acrValues: acr.split(separator: " ").map(String.init))
+                  acrValues: acr.split(separator: " ").map(String.init), promptLogin: prompt == 1)
     }
 
     /// A fresh login: 256-bit random state and nonce, unguessable and single-use.
     static func start<R: RandomNumberGenerator>(returnTo: String, now: Int64, maxAge: Int64?, acrValues: [String] = [],
-                                                using rng: inout R) -> LoginState {
+                                                promptLogin: Bool = false, using rng: inout R) -> LoginState {
         LoginState(state: randomToken(using: &rng), nonce: randomToken(using: &rng), returnTo: returnTo, createdAt: now,
-                   maxAge: maxAge, acrValues: acrValues)
+                   maxAge: maxAge, acrValues: acrValues, promptLogin: promptLogin)
+    }
+
+    /// Whether a value has the shape of `randomToken`'s: 43 base64url characters.
+    static func isRandomToken(_ value: Substring) -> Bool {
+        value.utf8.count == 43 && value.utf8.allSatisfy { Base64URL.isAlphabet($0) }
     }
 
     static func randomToken<R: RandomNumberGenerator>(using rng: inout R) -> String {

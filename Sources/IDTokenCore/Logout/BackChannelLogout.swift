@@ -25,7 +25,7 @@ enum BackChannelLogout {
         }
         // §2.6 step 7: a jti seen before is a replay.
         let jti = claims["jti"]?.stringValue ?? ""
-        let jtiKey = SessionJar(config: config, request: request, store: store).storeKey("jti", jti)
+        let jtiKey = SessionJar(config: config, request: request, store: store).storeKey(.jti, jti)
         switch store.add(jtiKey, [1], expiresAt: now + 600 + config.clockSkew, now: now) {
         case .ok: break
         case .exists: return answer(400, "back-channel logout token replayed (jti already used)", level: .warning)

@@ -8,6 +8,22 @@ enum LogoutHandler {
         return pairs.first { $0.0 == "logout" }?.1
     }
 
+    /// What says the request came from another site, or nil. Fetch metadata when the browser sends it
+    /// (`same-origin` and `none`, a typed URL or bookmark, are fine; `same-site` is a sibling subdomain,
+    /// which is not this site); otherwise a foreign Origin or Referer. Without any of them there is
+    /// nothing to go on, and the logout goes ahead as it always did.
+    static func crossSiteOrigin(_ request: AuthRequest) -> String? {
+        if let site = request.secFetchSite?.lowercased() {
+            return site == "same-origin" || site == "none" ? nil : "Sec-Fetch-Site: \(Masking.printable(site, max: 20))"
+        }
+        let own = request.scheme.lowercased() + "://" + request.host.lowercased()
+        for (name, value) in [("Origin", request.origin), ("Referer", request.referer)] {
+            guard let value, !value.isEmpty, value != "null" else { continue }
+            guard let url = URLParts(value), url.origin == own else { return "\(name): \(Masking.printable(value, max: 80))" }
+        }
+        return nil
+    }
+
     static func handle<R: RandomNumberGenerator>(_ request: AuthRequest, returnTo raw: String, site: Site, now: Int64,
                                                  rng: inout R) -> Decision {
         let config = site.config
@@ -18,9 +34,15 @@ enum LogoutHandler {
             }
             returnURL = url
         }
+        // A cross-site page could otherwise log users out (and send their id_token_hint to the provider)
+        // with a link or an <img>: such a request gets a page whose link, followed, is same-origin.
+        if let from = crossSiteOrigin(request) {
+            return .respond(ErrorPage.confirmLogout(target: request.target,
+                                                    log: .init(level: .info, message: "logout request from another site (\(from)) not carried out: the user is asked to confirm")))
+        }
         let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
         let loaded = jar.load(now: now)
-        let clearing = jar.clear(loaded)
+        let clearing = jar.clear(loaded, now: now)
         let who = loaded.map { "'\(Masking.printable($0.session.subject))'" } ?? "a browser without a session"
         // Without the provider's metadata the local logout still happens; only the provider's is skipped.
         let endSession = (try? site.provider.metadata(now: now))?.endSessionEndpoint

@@ -1,8 +1,8 @@
 import Synchronization
 
 /// One provider's discovery document and key set, fetched lazily in the child that first needs them
-/// and shared by its threads. Fetches happen outside the lock; two threads racing both fetch and the
-/// later one wins, which is harmless and keeps the lock short.
+/// and shared by its threads. The cache's lock is never held during a fetch; a second lock lets only
+/// one fetch run at a time per process.
 public final class ProviderCache: Sendable {
     public struct Policy: Sendable {
         /// How long a discovery document is used before it is fetched again.
@@ -31,12 +31,20 @@ public final class ProviderCache: Sendable {
     private struct State {
         var metadata: Cached<ProviderMetadata>?
         var keys: Cached<JWKSet>?
+        /// Bumped by every fetch that stored something: a thread that waited for another's fetch sees
+        /// the change and takes its result instead of fetching again.
+        var metadataGeneration = 0
+        var keysGeneration = 0
         var lastFailure: (at: Int64, error: ProviderError)?
         var lastKeysFailure: (at: Int64, error: ProviderError)?
         var lastUnknownKeyRefetch: Int64?
     }
 
     private let state = Mutex(State())
+    /// One fetch at a time in this process: when the cache runs out with a slow provider, the other
+    /// threads use the stale copy (or, with none, wait for that one fetch) instead of each opening its
+    /// own connection and blocking on it.
+    private let fetching = Mutex(())
 
     public convenience init(discoveryURL: String, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
         self.init(source: ProviderSource(discoveryURL: discoveryURL), fetcher: fetcher, policy: policy)
@@ -54,32 +62,40 @@ public final class ProviderCache: Sendable {
             guard let fixed = source.staticMetadata else { throw .invalidDocument("no discovery URL and no complete static metadata") }
             return fixed
         }
-        let cached = state.withLock { $0.metadata }
+        let (cached, generation) = state.withLock { ($0.metadata, $0.metadataGeneration) }
         if let cached, now - cached.fetchedAt < policy.metadataLifetime { return cached.value }
-        if let failure = recentFailure(now: now, keys: false) {
-            // While the provider is failing, a stale document is better than none.
-            if let cached { return cached.value }
-            throw failure
-        }
-        let started = ContinuousClock.now
-        do {
-            let body = try fetcher.fetchDocument(discoveryURL)
-            let metadata = source.overriding(try ProviderMetadata(discoveryDocument: body, discoveryURL: discoveryURL,
-                                                                  expectedIssuer: source.issuer))
-            state.withLock { $0.metadata = Cached(value: metadata, fetchedAt: now); $0.lastFailure = nil }
-            return metadata
-        } catch {
-            let failedAt = now + Self.seconds(since: started)
-            state.withLock { $0.lastFailure = (failedAt, error) }
-            if let cached { return cached.value }
-            throw error
+        return try oneFetch(stale: cached?.value) { () throws(ProviderError) -> ProviderMetadata in
+            let (latest, latestGeneration) = state.withLock { ($0.metadata, $0.metadataGeneration) }
+            if let latest, latestGeneration != generation { return latest.value }
+            if let failure = recentFailure(now: now, keys: false) {
+                // While the provider is failing, a stale document is better than none.
+                if let cached { return cached.value }
+                throw failure
+            }
+            let started = ContinuousClock.now
+            do throws(ProviderError) {
+                let body = try fetcher.fetchDocument(discoveryURL)
+                let metadata = source.overriding(try ProviderMetadata(discoveryDocument: body, discoveryURL: discoveryURL,
+                                                                      expectedIssuer: source.issuer))
+                state.withLock {
+                    $0.metadata = Cached(value: metadata, fetchedAt: now)
+                    $0.metadataGeneration += 1
+                    $0.lastFailure = nil
+                }
+                return metadata
+            } catch {
+                let failedAt = now + Self.seconds(since: started)
+                state.withLock { $0.lastFailure = (failedAt, error) }
+                if let cached { return cached.value }
+                throw error
+            }
         }
     }
 
     /// The key set, fresh enough for a token with this `kid`. An unknown kid triggers one refetch,
     /// rate-limited; when the limit applies the current set is returned and the token fails on it.
     func keys(now: Int64, kid: String?) throws(ProviderError) -> JWKSet {
-        let cached = state.withLock { $0.keys }
+        let (cached, generation) = state.withLock { ($0.keys, $0.keysGeneration) }
         if let cached, now - cached.fetchedAt < policy.keysLifetime {
             guard let kid, !cached.value.contains(kid: kid) else { return cached.value }
             // A flood of made-up kids costs at most one fetch per interval (failing closed in between),
@@ -93,22 +109,47 @@ public final class ProviderCache: Sendable {
             guard allowed else { return cached.value }
         }
         let metadata = try metadata(now: now)
-        if let failure = recentFailure(now: now, keys: true) {
-            if let cached { return cached.value }
-            throw failure
+        return try oneFetch(stale: cached?.value) { () throws(ProviderError) -> JWKSet in
+            let (latest, latestGeneration) = state.withLock { ($0.keys, $0.keysGeneration) }
+            if let latest, latestGeneration != generation { return latest.value }
+            if let failure = recentFailure(now: now, keys: true) {
+                if let cached { return cached.value }
+                throw failure
+            }
+            let started = ContinuousClock.now
+            do throws(ProviderError) {
+                let body = try fetcher.fetchDocument(metadata.jwksURI)
+                let set = try JWKSet(json: body)
+                state.withLock {
+                    $0.keys = Cached(value: set, fetchedAt: now)
+                    $0.keysGeneration += 1
+                    $0.lastKeysFailure = nil
+                }
+                return set
+            } catch {
+                let failedAt = now + Self.seconds(since: started)
+                state.withLock { $0.lastKeysFailure = (failedAt, error) }
+                if let cached { return cached.value }
+                throw error
+            }
         }
-        let started = ContinuousClock.now
-        do {
-            let body = try fetcher.fetchDocument(metadata.jwksURI)
-            let set = try JWKSet(json: body)
-            state.withLock { $0.keys = Cached(value: set, fetchedAt: now); $0.lastKeysFailure = nil }
-            return set
-        } catch {
-            let failedAt = now + Self.seconds(since: started)
-            state.withLock { $0.lastKeysFailure = (failedAt, error) }
-            if let cached { return cached.value }
-            throw error
+    }
+
+    /// Runs `fetch` as this process's only fetch in progress. With a stale copy at hand a busy fetch is
+    /// not waited for: the copy is returned. Without one, the caller waits its turn (and `fetch` first
+    /// looks whether the fetch it waited for brought what it needs).
+    private func oneFetch<T>(stale: T?, _ fetch: () throws(ProviderError) -> T) throws(ProviderError) -> T {
+        if let stale {
+            let result: Result<T, ProviderError>? = fetching.withLockIfAvailable { _ in
+                do throws(ProviderError) { return .success(try fetch()) } catch { return .failure(error) }
+            }
+            guard let result else { return stale }
+            return try result.get()
         }
+        let result: Result<T, ProviderError> = fetching.withLock { _ in
+            do throws(ProviderError) { return .success(try fetch()) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
     private func recentFailure(now: Int64, keys: Bool) -> ProviderError? {

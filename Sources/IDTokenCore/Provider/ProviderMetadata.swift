@@ -38,6 +38,14 @@ struct ProviderMetadata: Sendable, Equatable {
         guard URLParts(auth)?.isHTTP == true, URLParts(jwks)?.isHTTP == true else {
             throw .invalidDocument("authorization_endpoint and jwks_uri must be http(s) URLs")
         }
+        // Discovery §3: these are https URLs. Over plain http the keys (and where the browser logs in)
+        // could be replaced in transit; loopback stays allowed for local providers and tests.
+        for (name, url) in [("authorization_endpoint", auth), ("jwks_uri", jwks), ("end_session_endpoint", doc.end_session_endpoint)] {
+            guard let url, let parts = URLParts(url) else { continue }
+            if parts.scheme != "https", !parts.isLoopback {
+                throw .invalidDocument("\(name) \(Masking.printable(url, max: 120)) is plain http: the discovery document must name https URLs (Discovery section 3)")
+            }
+        }
         if let expected = expectedIssuer ?? ProviderMetadata.issuer(fromDiscoveryURL: discoveryURL),
            !Self.issuer(issuer, matchesExpected: expected) {
             throw .issuerMismatch(configured: expected, discovered: issuer)

@@ -5,12 +5,22 @@ public struct AuthRequest {
     public var host: String
     /// Path and query as sent, still percent-encoded.
     public var target: String
-    public var cookie: String?
+    /// The Cookie header as sent; `cookies` is it parsed, once per request.
+    public var cookie: String? { didSet { cookies = CookieHeader(cookie, meter: work) } }
+    private(set) var cookies: CookieHeader
     public var contentType: String?
     public var accept: String?
     public var secFetchMode: String?
     public var secFetchDest: String?
     public var xRequestedWith: String?
+    /// Sec-Fetch-Site, Origin and Referer: whether a navigation came from another site (logout CSRF).
+    public var secFetchSite: String?
+    public var origin: String?
+    public var referer: String?
+    /// A subrequest or internal redirect (ErrorDocument, RewriteRule, FallbackResource...): decided
+    /// afresh like any request, but it never reaches the callback (its body belongs to another request)
+    /// and never re-issues the session (the request it came from already did).
+    public var isInternal = false
     /// Nil until the core asked for the body.
     public var body: [UInt8]?
     public var bodyTooLarge = false
@@ -18,21 +28,29 @@ public struct AuthRequest {
     public var store: (any SharedStore)?
     /// The settings of the <Location>/<Directory> blocks that apply, overlaid.
     public var dir = DirConfig()
+    /// What deciding this request cost, for the module's trace line and the amplification tests.
+    public let work = WorkMeter()
 
     public init(method: String, scheme: String, host: String, target: String, cookie: String? = nil,
                 contentType: String? = nil, accept: String? = nil, secFetchMode: String? = nil,
-                secFetchDest: String? = nil, xRequestedWith: String? = nil, body: [UInt8]? = nil,
+                secFetchDest: String? = nil, xRequestedWith: String? = nil, secFetchSite: String? = nil,
+                origin: String? = nil, referer: String? = nil, isInternal: Bool = false, body: [UInt8]? = nil,
                 bodyTooLarge: Bool = false, store: (any SharedStore)? = nil, dir: DirConfig = DirConfig()) {
         self.method = method
         self.scheme = scheme
         self.host = host
         self.target = target
         self.cookie = cookie
+        self.cookies = CookieHeader(cookie, meter: work)
         self.contentType = contentType
         self.accept = accept
         self.secFetchMode = secFetchMode
         self.secFetchDest = secFetchDest
         self.xRequestedWith = xRequestedWith
+        self.secFetchSite = secFetchSite
+        self.origin = origin
+        self.referer = referer
+        self.isInternal = isInternal
         self.body = body
         self.bodyTooLarge = bodyTooLarge
         self.store = store
@@ -65,4 +83,15 @@ public struct AuthRequest {
         }
         return true
     }
+}
+
+/// Counts the work one request causes that grows with what the client sends, so that tests can show an
+/// attack costs no more than a normal request (in counts, which a busy machine does not change).
+public final class WorkMeter {
+    /// Searches of the parsed Cookie header for a name (each one linear in the header).
+    public internal(set) var cookieLookups = 0
+    /// AES-GCM open attempts of sealed cookie or store values (a hit in the opened-session cache: none).
+    public internal(set) var sealedOpens = 0
+
+    public init() {}
 }

@@ -24,4 +24,18 @@ enum ErrorPage {
         return Decision.Response(status: 200, page: page, env: [], setCookies: setCookies, log: log,
                                  contentType: "text/html; charset=utf-8")
     }
+
+    /// A logout asked for by another site: the same URL as a link, which the user's click makes a
+    /// same-origin request. `target` is this request's own path and query (it matched the redirect URI).
+    static func confirmLogout(target: String, log: Decision.LogLine) -> Decision.Response {
+        let page = """
+            <!DOCTYPE html>
+            <html><head><meta charset="utf-8"><title>Log out?</title></head>
+            <body><h1>Log out?</h1><p>Another site asked to log you out of this one.</p>
+            <p><a href="\(HTML.escape(target))">Log out</a></p></body></html>
+
+            """
+        return Decision.Response(status: 200, page: page, env: [], setCookies: [], log: log,
+                                 contentType: "text/html; charset=utf-8")
+    }
 }

@@ -62,6 +62,11 @@ public final class RenderedClaims: Sendable {
         pairs(from: firstPair + 2 * (headerCount + envCount), count: claimCount, latin1: false)
     }
 
+    /// The byte length of string `i` (without its NUL).
+    public func length(of i: Int) -> Int {
+        (i + 1 < offsets.count ? offsets[i + 1] : bytes.count) - 1 - offsets[i]
+    }
+
     private var firstPair: Int { hasRemoteUser ? 1 : 0 }
 
     private func pairs(from index: Int, count: Int, latin1: Bool) -> [(String, String)] {

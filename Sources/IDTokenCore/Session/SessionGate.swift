@@ -1,26 +1,52 @@
-/// Lets a request through when it carries a valid session, re-issuing the session at most once per
-/// refresh interval so the idle timeout slides without a Set-Cookie on every response.
+/// Lets a request through when it carries a valid session that meets the location's rules, re-issuing
+/// the session at most once per refresh interval so the idle timeout slides without a Set-Cookie on every
+/// response.
 enum SessionGate {
-    static func pass(_ request: AuthRequest, site: Site, now: Int64) -> Decision.Pass? {
+    enum Outcome {
+        case pass(Decision.Pass)
+        /// A valid session that this location asks more of (max_age, acr_values, prompt=login): a new
+        /// login with the location's parameters. The string says why, for the log.
+        case stepUp(String)
+        case none
+    }
+
+    static func check(_ request: AuthRequest, site: Site, now: Int64) -> Outcome {
         let config = site.config
         let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore, opened: site.openedSessions)
         // An expired or foreign session is simply not a session: a new login, never an error page.
-        guard var loaded = jar.load(now: now), loaded.session.isValid(now: now, idleTimeout: config.sessionIdleTimeout) else {
-            return nil
+        guard var loaded = jar.load(now: now) else { return .none }
+        // This site's own lifetime rules, whichever server of the farm sealed the session.
+        loaded.session.expiresAt = effectiveExpiry(loaded.session, config: config)
+        guard loaded.session.isValid(now: now, idleTimeout: config.sessionIdleTimeout) else { return .none }
+        if let unmet = LocationRules(request.dir).unmet(by: loaded.session, now: now, clockSkew: config.clockSkew) {
+            return .stepUp("session of '\(Masking.printable(loaded.session.subject))' \(unmet)")
         }
         var setCookies = [String]()
-        if config.sessionIdleTimeout > 0, now - loaded.session.refreshedAt >= config.sessionRefreshInterval {
-            loaded.session.refreshedAt = now
-            // A failed refresh leaves the session as it was; the request itself is still authenticated.
-            setCookies = jar.save(loaded.session, id: loaded.id, now: now) ?? []
+        // A subrequest or internal redirect rides on a request that already re-issued the session.
+        if !request.isInternal, config.sessionIdleTimeout > 0, now - loaded.session.refreshedAt >= config.sessionRefreshInterval {
+            var refreshed = loaded
+            refreshed.session.refreshedAt = now
+            switch jar.refresh(refreshed, now: now) {
+            case .refreshed(let cookies): setCookies = cookies
+            case .failed: break // the session stays as it was; the request itself is still authenticated
+            case .ended: return .none
+            }
         }
         let dir = request.dir
         let shape = OpenedSessions.RenderShape(passAs: dir.passClaimsAs ?? .both, encoding: dir.claimEncoding ?? .none,
                                                passIDToken: dir.passIDToken ?? .off)
-        if let rendered = loaded.renders[shape] { return Decision.Pass(rendered: rendered, setCookies: setCookies) }
+        if let rendered = loaded.renders[shape] { return .pass(Decision.Pass(rendered: rendered, setCookies: setCookies)) }
         let rendered = render(loaded.session, shape)
         if let sealed = loaded.sealed { site.openedSessions.remember(rendered, as: shape, for: sealed) }
-        return Decision.Pass(rendered: rendered, setCookies: setCookies)
+        return .pass(Decision.Pass(rendered: rendered, setCookies: setCookies))
+    }
+
+    /// The sooner of the end sealed in and what this site allows: its IDTokenSessionLifetime from the
+    /// login, and the token's expiry when IDTokenSessionCapToTokenExpiry is on.
+    static func effectiveExpiry(_ session: Session, config: SiteConfig) -> Int64 {
+        var end = min(session.expiresAt, session.createdAt + config.sessionLifetime)
+        if config.sessionCapToTokenExpiry, let exp = session.tokenExpiresAt { end = min(end, exp) }
+        return end
     }
 
     private static func render(_ session: Session, _ shape: OpenedSessions.RenderShape) -> RenderedClaims {

@@ -25,6 +25,8 @@ struct ValidatedIDToken {
     let claims: [String: JSONValue]
     let keyID: String?
     let algorithm: SignatureAlgorithm
+    /// `auth_time`, when the token has a usable one.
+    var authTime: Int64? = nil
 }
 
 /// Checks an ID token against the provider's keys and this login's expectations. Pure: the keys and
@@ -64,7 +66,7 @@ enum IDTokenValidator {
         let claims = try IDTokenClaims(payload: jws.payload)
         let checked = try checkClaims(claims, expect: expect, now: now)
         return ValidatedIDToken(subject: checked.subject, issuer: claims.issuer ?? "", expiresAt: checked.exp,
-                                claims: claims.all, keyID: jws.header.kid, algorithm: alg)
+                                claims: claims.all, keyID: jws.header.kid, algorithm: alg, authTime: claims.time("auth_time"))
     }
 
     static func verifySignature(_ jws: CompactJWS, alg: SignatureAlgorithm, keys: JWKSet, secret: [UInt8]?) throws(TokenError) {
@@ -86,6 +88,11 @@ enum IDTokenValidator {
 
     static func checkClaims(_ c: IDTokenClaims, expect: TokenExpectations, now: Int64) throws(TokenError) -> (subject: String, exp: Int64) {
         try checkIssuerAndAudience(c, expect: expect)
+        // Claim names become header and variable names and cross the C boundary: `groups\u0000x` must not
+        // read as `groups` anywhere. Replacing the character could merge two claims, so the token is refused.
+        if let bad = c.all.keys.first(where: { $0.utf8.contains { $0 < 0x20 || $0 == 0x7F } }) {
+            throw .controlCharacterInClaimName(Masking.printable(bad, max: 40))
+        }
         let exp = try checkTimes(c, expect: expect, now: now)
         if let maxAge = expect.maxAge {
             guard let authTime = c.time("auth_time") else { throw .missingAuthTime }

@@ -29,6 +29,7 @@ public enum TokenError: Error, Equatable, Sendable {
     case authenticationTooOld(at: Int64)
     case duplicateMember(String)
     case acrNotSatisfied(got: String?)
+    case controlCharacterInClaimName(String)
 
     /// One line for the error log. Every value quoted came from the token, so it is made printable and
     /// short first: a token must not be able to forge log lines.
@@ -63,6 +64,7 @@ public enum TokenError: Error, Equatable, Sendable {
         case .authenticationTooOld(let at): return "the user authenticated at \(at), longer ago than max_age allows"
         case .acrNotSatisfied(let got): return "acr '\(got.map(m) ?? "none")' is not one of the acr_values requested"
         case .duplicateMember(let where_): return "duplicate member in the token's \(where_) JSON"
+        case .controlCharacterInClaimName(let name): return "a claim name holds a control character ('\(name)')"
         }
     }
 }

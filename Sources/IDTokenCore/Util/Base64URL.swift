@@ -13,6 +13,8 @@ enum Base64URL {
         return t
     }()
 
+    static func isAlphabet(_ c: UInt8) -> Bool { values[Int(c)] != 0xFF }
+
     static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         let input = Array(bytes)
         let count = (input.count * 4 + 2) / 3
