@@ -2,11 +2,15 @@
 # Builds the libFuzzer binaries and runs them (Fuzz/README.md).
 #
 #   bash Fuzz/run.sh [SECONDS] [TARGET...]   fuzz each target (default: all) for SECONDS (default 60), one
-#                                            after the other; new inputs go to .build-fuzz/corpus/<target>
-#   bash Fuzz/run.sh replay [TARGET...]      run every committed input once through the fuzz binaries
-#   bash Fuzz/run.sh merge [TARGET...]       rewrite the committed corpus Fuzz/Corpus/<target> as its
-#                                            seeds plus the fewest committed and newly found inputs that
-#                                            keep every feature (libFuzzer -set_cover_merge=1)
+#                                            after the other, from the committed seeds and the coverage
+#                                            corpus .build-fuzz/corpus/<target>, where new inputs go
+#   bash Fuzz/run.sh replay [TARGET...]      run the seeds, the regressions and the coverage corpus once
+#                                            through the fuzz binaries
+#   bash Fuzz/run.sh merge [TARGET...]       shrink the coverage corpus to the fewest inputs that keep
+#                                            every feature (libFuzzer -set_cover_merge=1)
+#
+# Only the seeds (Fuzz/Corpus/<target>/seed-*) and the crash reproducers (Fuzz/Regressions) are
+# committed; the coverage corpus is rebuilt by fuzzing (Fuzz/README.md, "Corpora and regressions").
 #   bash Fuzz/run.sh build                   only build
 #
 # Environment: FUZZ_JOBS (parallel fuzzing jobs per target, default 1), FUZZ_ARGS (more libFuzzer
@@ -81,6 +85,7 @@ replay)
         mapfile -t flags < <(common_flags "$t")
         dirs=("Fuzz/Corpus/$t")
         [[ -d "Fuzz/Regressions/$t" ]] && dirs+=("Fuzz/Regressions/$t")
+        [[ -d "$SCRATCH/corpus/$t" ]] && dirs+=("$SCRATCH/corpus/$t")
         echo "== replay $t: $(find "${dirs[@]}" -type f | wc -l) files"
         "$BIN/fuzz-$t" "${flags[@]}" -runs=0 "${dirs[@]}" 2>&1 | grep -E 'INITED|DONE|ERROR|SUMMARY|panic|Fatal' || status=1
     done
@@ -92,18 +97,15 @@ merge)
     for t in $(targets "$@"); do
         [[ -d "$SCRATCH/corpus/$t" ]] || continue
         mkdir -p "$SCRATCH/logs"
-        before=$(ls "Fuzz/Corpus/$t" | wc -l)
+        before=$(ls "$SCRATCH/corpus/$t" | wc -l)
         mapfile -t flags < <(common_flags "$t")
-        # The seeds, then the fewest of the committed and the newly found inputs that keep every feature
-        # (libFuzzer -set_cover_merge), so the committed corpus stays small as it absorbs new finds.
+        # The fewest found inputs that, with the seeds, keep every feature (libFuzzer -set_cover_merge).
         out="$SCRATCH/merge/$t"
         rm -rf "$out" && mkdir -p "$out"
-        cp "Fuzz/Corpus/$t"/seed-* "$out/"
         "$BIN/fuzz-$t" "${flags[@]}" -set_cover_merge=1 "$out" "Fuzz/Corpus/$t" "$SCRATCH/corpus/$t" \
             >"$SCRATCH/logs/$t.merge.log" 2>&1
-        rm -f "Fuzz/Corpus/$t"/*
-        cp "$out"/* "Fuzz/Corpus/$t/"
-        echo "== merge $t: $before -> $(ls "Fuzz/Corpus/$t" | wc -l) files, $(cat "Fuzz/Corpus/$t"/* | wc -c) bytes"
+        rm -rf "$SCRATCH/corpus/$t" && mv "$out" "$SCRATCH/corpus/$t"
+        echo "== merge $t: $before -> $(ls "$SCRATCH/corpus/$t" | wc -l) files, $(cat "$SCRATCH/corpus/$t"/* 2>/dev/null | wc -c) bytes"
     done
     ;;
 *)
@@ -121,7 +123,7 @@ merge)
         jobs=()
         # With -jobs, libFuzzer runs workers whose output goes to fuzz-<n>.log in the current folder.
         [[ "${FUZZ_JOBS:-1}" -gt 1 ]] && jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
-        # The first folder receives what the run finds; the committed corpus is only read.
+        # The first folder receives what the run finds; the committed seeds are only read.
         # shellcheck disable=SC2086
         if ! (cd "$SCRATCH/logs" && "$BIN/fuzz-$t" "${flags[@]}" -max_total_time="$mode" "${jobs[@]}" ${FUZZ_ARGS:-} \
                 "$SCRATCH/corpus/$t" "$ROOT/Fuzz/Corpus/$t" >"$log" 2>&1); then
