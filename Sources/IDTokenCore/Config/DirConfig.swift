@@ -34,6 +34,20 @@ public struct DirConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// What a request gets: each directive set by a block it falls in, or its default (kept here only).
+    struct Effective: Equatable {
+        var unauthAction: UnauthAction
+        var passClaimsAs: PassClaimsAs
+        var claimEncoding: ClaimEncoding
+        var passIDToken: PassIDToken
+        var authRequestParameters: [String]
+    }
+
+    var effective: Effective {
+        Effective(unauthAction: unauthAction ?? .auth, passClaimsAs: passClaimsAs ?? .both, claimEncoding: claimEncoding ?? .none,
+                  passIDToken: passIDToken ?? .off, authRequestParameters: (authRequestParameters ?? []).map { $0.0 + "=" + $0.1 })
+    }
+
     public static func == (a: DirConfig, b: DirConfig) -> Bool {
         a.unauthAction == b.unauthAction && a.passClaimsAs == b.passClaimsAs && a.claimEncoding == b.claimEncoding
             && a.passIDToken == b.passIDToken
@@ -45,25 +59,14 @@ public struct DirConfig: Sendable, Equatable {
         "response_type", "response_mode", "client_id", "redirect_uri", "state", "nonce", "request", "request_uri",
     ]
 
-    /// Parses one block's settings; they were each checked when Apache read them.
+    /// Parses one block's settings (each was already parsed once when Apache read it, for configtest).
     public init(settings: [(String, String)]) throws(ConfigError) {
         for (name, value) in settings {
             guard let d = Directive(rawValue: name), d.isPerDirectory else { throw .invalid("\(name) is not a per-directory directive") }
-            if let problem = d.check(value) { throw .invalid("\(name): \(problem)") }
-            switch d {
-            case .unauthAction: unauthAction = UnauthAction(rawValue: value.lowercased())
-            case .passClaimsAs: passClaimsAs = PassClaimsAs(rawValue: value.lowercased())
-            case .claimEncoding: claimEncoding = ClaimEncoding(rawValue: value.lowercased())
-            case .passIDToken: passIDToken = PassIDToken(rawValue: value.lowercased())
-            case .authRequestParams:
-                // Values are form-decoded, so a value with spaces is written acr_values=urn:a+urn:b.
-                authRequestParameters = value.split(separator: " ").compactMap { word in
-                    guard let eq = word.firstIndex(of: "=") else { return nil }
-                    let raw = word[word.index(after: eq)...]
-                    return (String(word[..<eq]), FormEncoding.decodeComponent(raw.utf8) ?? String(raw))
-                }
-            default: break
-            }
+            let parsed: Directive.Parsed
+            do throws(ConfigError) { parsed = try d.parse(value) } catch { throw .invalid("\(name): \(error.message)") }
+            guard case .dir(let apply) = parsed else { throw .invalid("\(name) is not a per-directory directive") }
+            apply(&self)
         }
     }
 

@@ -1,6 +1,6 @@
-/// Every directive (server-level and per-directory), with its syntax check. The C module's command
-/// table lists the same names; a name this enum does not know is refused when Apache reads it, and
-/// DocsDriftTests keeps the table and docs/configuration.md in step.
+/// Every directive (server-level and per-directory) and how its value is parsed. What Apache and the
+/// reference need to know of it is its `spec` (DirectiveSpec.swift); the C module's command table is
+/// generated from that, and a name this enum does not know is refused when Apache reads it.
 public enum Directive: String, CaseIterable, Sendable {
     case discoveryURL = "IDTokenDiscoveryURL"
     case issuer = "IDTokenIssuer"
@@ -43,124 +43,227 @@ public enum Directive: String, CaseIterable, Sendable {
     case passIDToken = "IDTokenPassIDToken"
     case authRequestParams = "IDTokenAuthRequestParams"
 
-    /// Directives of <Location> and <Directory> blocks; the others belong to the server or a vhost.
-    public var isPerDirectory: Bool {
-        [.unauthAction, .passClaimsAs, .claimEncoding, .passIDToken, .authRequestParams].contains(self)
+    /// A directive's value, parsed: what it does to the settings of its scope. Parsing is the check: a
+    /// value that parses is valid, and what it parsed to is what the site runs with (no second reading).
+    public enum Parsed {
+        case site((inout SiteSettings) -> Void)
+        case dir((inout DirConfig) -> Void)
     }
 
-    /// Nil when the value is acceptable, else what is wrong with it. List directives are checked one
-    /// word at a time (a quoted "a b" arrives from Apache as one word, and is split here).
+    /// Nil when the value is acceptable, else what is wrong with it (for the module, as Apache reads a line).
     public func check(_ value: String) -> String? {
-        if isList {
-            let words = value.split(separator: " ")
-            if words.isEmpty { return "needs at least one value" }
-            if words.count > 1 { return words.lazy.compactMap { self.checkWord(String($0)) }.first }
+        do throws(ConfigError) {
+            _ = try parse(value)
+            return nil
+        } catch {
+            return error.message
         }
-        return checkWord(value)
     }
 
-    private func checkWord(_ value: String) -> String? {
+    /// List directives are parsed one word at a time (a quoted "a b" arrives from Apache as one word,
+    /// and is split here); their value is the whole list.
+    public func parse(_ value: String) throws(ConfigError) -> Parsed {
+        if isList {
+            let words = value.split(separator: " ").map(String.init)
+            if words.isEmpty { throw .invalid("needs at least one value") }
+            for word in words { try checkWord(word) }
+            return list(words)
+        }
+        return try one(value)
+    }
+
+    private func fail(_ message: String) -> ConfigError { .invalid(message) }
+
+    private func checkWord(_ value: String) throws(ConfigError) {
         switch self {
-        case .discoveryURL, .authorizationEndpoint, .jwksURI, .endSessionEndpoint:
-            guard let u = URLParts(value), !u.pathAndQuery.contains("#") else {
-                return "must be an absolute http(s) URL such as https://login.example.com/... (got '\(Masking.printable(value))')"
-            }
-            return nil
-        case .issuer:
-            guard URLParts(value) != nil, !value.contains("?"), !value.contains("#") else {
-                return "must be the provider's issuer identifier: an http(s) URL without query or fragment (got '\(Masking.printable(value))')"
-            }
-            return nil
         case .clientID, .trustedAudiences:
-            return Self.isPrintable(value, max: 1024) ? nil : "must be non-empty printable text of at most 1024 bytes"
-        case .clientSecret:
-            return Self.isPrintable(value, max: 4096) ? nil : "must be non-empty printable text"
-        case .redirectURI:
-            do {
-                _ = try RedirectURI(value)
-                return nil
-            } catch {
-                return error.message
-            }
-        case .sessionKeyFile:
-            return value.isEmpty ? "must name a file; \(SessionKeys.howToCreate)" : nil
+            guard Self.isPrintable(value, max: 1024) else { throw fail("must be non-empty printable text of at most 1024 bytes") }
         case .scope:
             let ok = !value.isEmpty && value.utf8.count <= 253 && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" }
-            return ok ? nil : "scope names are printable ASCII without spaces, quotes or backslashes (got '\(Masking.printable(value))')"
+            guard ok else { throw fail("scope names are printable ASCII without spaces, quotes or backslashes (got '\(Masking.printable(value))')") }
         case .signatureAlgorithms:
-            if value == "none" { return "'none' is never accepted: an unsigned token proves nothing" }
-            if SignatureAlgorithm(rawValue: value) != nil { return nil }
-            return "unknown algorithm '\(Masking.printable(value))'; known: \(SignatureAlgorithm.allCases.map(\.rawValue).joined(separator: " "))"
+            if value == "none" { throw fail("'none' is never accepted: an unsigned token proves nothing") }
+            guard SignatureAlgorithm(rawValue: value) != nil else {
+                throw fail("unknown algorithm '\(Masking.printable(value))'; known: \(SignatureAlgorithm.allCases.map(\.rawValue).joined(separator: " "))")
+            }
+        case .claimsKeep, .claimsDrop:
+            guard Self.isPrintable(value, max: 256) else { throw fail("claim names are printable text") }
+        case .logoutRedirectAllowed:
+            guard let u = URLParts(value), [u.origin, u.origin + "/"].contains(value.lowercased()) else {
+                throw fail("must be an origin such as https://app.example.org (scheme, host and optional port, no path)")
+            }
+        case .authRequestParams:
+            guard let eq = value.firstIndex(of: "="), eq != value.startIndex else {
+                throw fail("takes name=value pairs such as prompt=login (got '\(Masking.printable(value))')")
+            }
+            let name = String(value[..<eq])
+            if DirConfig.reservedParameters.contains(name) { throw fail("\(name) is set by the module itself") }
+            if name == "max_age", Self.seconds(String(value[value.index(after: eq)...]), in: 0...31_536_000) == nil {
+                throw fail("max_age must be a number of seconds")
+            }
+            guard Self.isPrintable(value, max: 1024) else { throw fail("must be printable") }
+        default:
+            break
+        }
+    }
+
+    private func list(_ words: [String]) -> Parsed {
+        switch self {
+        case .scope: return .site { $0.scope = words }
+        case .signatureAlgorithms: return .site { $0.signatureAlgorithms = Set(words.compactMap(SignatureAlgorithm.init(rawValue:))) }
+        case .trustedAudiences: return .site { $0.trustedAudiences = Set(words) }
+        case .claimsKeep: return .site { $0.claimsKeep = Set(words) }
+        case .claimsDrop: return .site { $0.claimsDrop = Set(words) }
+        case .logoutRedirectAllowed: return .site { $0.logoutAllowedOrigins = Set(words.compactMap { URLParts($0)?.origin }) }
+        case .authRequestParams:
+            // Values are form-decoded, so a value with spaces is written acr_values=urn:a+urn:b.
+            let pairs = words.compactMap { word -> (String, String)? in
+                guard let eq = word.firstIndex(of: "=") else { return nil }
+                let raw = word[word.index(after: eq)...]
+                return (String(word[..<eq]), FormEncoding.decodeComponent(raw.utf8) ?? String(raw))
+            }
+            return .dir { $0.authRequestParameters = pairs }
+        default: return .site { _ in }  // every list directive is above
+        }
+    }
+
+    private func one(_ value: String) throws(ConfigError) -> Parsed {
+        func url() throws(ConfigError) -> String {
+            guard let u = URLParts(value), !u.pathAndQuery.contains("#") else {
+                throw fail("must be an absolute http(s) URL such as https://login.example.com/... (got '\(Masking.printable(value))')")
+            }
+            return value
+        }
+        func seconds(_ range: ClosedRange<Int64>, _ message: String) throws(ConfigError) -> Int64 {
+            guard let n = Self.seconds(value, in: range) else { throw fail(message) }
+            return n
+        }
+        func flag() throws(ConfigError) -> Bool {
+            switch value.lowercased() {
+            case "on": return true
+            case "off": return false
+            default: throw fail("must be On or Off")
+            }
+        }
+        switch self {
+        case .discoveryURL: let v = try url(); return .site { $0.provider.discoveryURL = v }
+        case .authorizationEndpoint: let v = try url(); return .site { $0.provider.authorizationEndpoint = v }
+        case .jwksURI: let v = try url(); return .site { $0.provider.jwksURI = v }
+        case .endSessionEndpoint: let v = try url(); return .site { $0.provider.endSessionEndpoint = v }
+        case .issuer:
+            guard URLParts(value) != nil, !value.contains("?"), !value.contains("#") else {
+                throw fail("must be the provider's issuer identifier: an http(s) URL without query or fragment (got '\(Masking.printable(value))')")
+            }
+            return .site { $0.provider.issuer = value }
+        case .clientID:
+            try checkWord(value)
+            return .site { $0.clientID = value }
+        case .clientSecret:
+            guard Self.isPrintable(value, max: 4096) else { throw fail("must be non-empty printable text") }
+            return .site { $0.clientSecret = value }
+        case .redirectURI:
+            let uri = try RedirectURI(value)
+            return .site { $0.redirectURI = uri }
+        case .sessionKeyFile:
+            guard !value.isEmpty else { throw fail("must name a file; \(SessionKeys.howToCreate)") }
+            return .site { $0.sessionKeyFile = value }
         case .clockSkew:
-            return Self.seconds(value, in: 0...600) == nil ? "must be a number of seconds from 0 to 600" : nil
+            let v = try seconds(0...600, "must be a number of seconds from 0 to 600")
+            return .site { $0.clockSkew = v }
         case .maxAge:
-            return Self.seconds(value, in: 0...31_536_000) == nil ? "must be a number of seconds (the longest a user's authentication may date back)" : nil
+            let v = try seconds(0...31_536_000, "must be a number of seconds (the longest a user's authentication may date back)")
+            return .site { $0.maxAge = v }
         case .stateLifetime:
-            return Self.seconds(value, in: 2...3600) == nil ? "must be a number of seconds from 2 to 3600" : nil
+            let v = try seconds(2...3600, "must be a number of seconds from 2 to 3600")
+            return .site { $0.stateLifetime = v }
         case .maxStateCookies:
-            return Self.seconds(value, in: 1...20) == nil ? "must be a number from 1 to 20" : nil
-        case .metadataLifetime, .keysLifetime:
-            return Self.seconds(value, in: 60...604_800) == nil ? "must be a number of seconds from 60 to 604800" : nil
+            let v = try seconds(1...20, "must be a number from 1 to 20")
+            return .site { $0.maximumStateCookies = Int(v) }
+        case .metadataLifetime:
+            let v = try seconds(60...604_800, "must be a number of seconds from 60 to 604800")
+            return .site { $0.metadataLifetime = v }
+        case .keysLifetime:
+            let v = try seconds(60...604_800, "must be a number of seconds from 60 to 604800")
+            return .site { $0.keysLifetime = v }
         case .keyRefetchInterval:
-            return Self.seconds(value, in: 1...3600) == nil ? "must be a number of seconds from 1 to 3600" : nil
+            let v = try seconds(1...3600, "must be a number of seconds from 1 to 3600")
+            return .site { $0.keyRefetchInterval = v }
         case .sessionLifetime:
-            return Self.seconds(value, in: 60...31_536_000) == nil ? "must be a number of seconds from 60 to 31536000" : nil
+            let v = try seconds(60...31_536_000, "must be a number of seconds from 60 to 31536000")
+            return .site { $0.sessionLifetime = v }
         case .sessionStore:
-            return ["cookie", "cache"].contains(value.lowercased()) ? nil : "must be cookie (the session sealed in the browser's cookie) or cache (in the IDTokenCache store)"
+            switch value.lowercased() {
+            case "cookie": return .site { $0.sessionStore = .cookie }
+            case "cache": return .site { $0.sessionStore = .cache }
+            default: throw fail("must be cookie (the session sealed in the browser's cookie) or cache (in the IDTokenCache store)")
+            }
         case .sessionIdleTimeout:
-            return value == "0" || Self.seconds(value, in: 2...31_536_000) != nil ? nil : "must be 0 (none) or a number of seconds from 2 to 31536000"
+            guard value == "0" || Self.seconds(value, in: 2...31_536_000) != nil, let v = Int64(value) else {
+                throw fail("must be 0 (none) or a number of seconds from 2 to 31536000")
+            }
+            return .site { $0.sessionIdleTimeout = v }
         case .sessionRefreshInterval:
-            return Self.seconds(value, in: 1...86_400) == nil ? "must be a number of seconds from 1 to 86400" : nil
-        case .sessionCapToTokenExpiry, .logoutIDTokenHint:
-            return ["on", "off"].contains(value.lowercased()) ? nil : "must be On or Off"
+            let v = try seconds(1...86_400, "must be a number of seconds from 1 to 86400")
+            return .site { $0.sessionRefreshInterval = v }
+        case .sessionCapToTokenExpiry:
+            let v = try flag()
+            return .site { $0.sessionCapToTokenExpiry = v }
+        case .logoutIDTokenHint:
+            let v = try flag()
+            return .site { $0.logoutIDTokenHint = v }
         case .cookiePath:
             let ok = value.hasPrefix("/") && value.utf8.count <= 256
                 && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != ";" && $0 != "," }
-            return ok ? nil : "must be a path starting with / of at most 256 characters, without spaces, ';' or ','"
+            guard ok else { throw fail("must be a path starting with / of at most 256 characters, without spaces, ';' or ','") }
+            return .site { $0.cookiePath = value }
         case .cookieDomain:
-            let ok = !value.isEmpty && value.utf8.count <= 253 && value.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || $0 == "." || $0 == "-" || ($0 >= "0" && $0 <= "9") }
-            return ok ? nil : "must be a domain name such as example.org"
+            let ok = !value.isEmpty && value.utf8.count <= 253 && value.unicodeScalars.allSatisfy {
+                ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "." || $0 == "-"
+            }
+            guard ok else { throw fail("must be a domain name such as example.org") }
+            return .site { $0.cookieDomain = value }
         case .cookieSameSite:
-            return ["lax", "strict", "none"].contains(value.lowercased()) ? nil : "must be Lax, Strict or None"
-        case .claimsKeep, .claimsDrop:
-            return Self.isPrintable(value, max: 256) ? nil : "claim names are printable text"
-        case .logoutRedirectAllowed:
-            guard let u = URLParts(value), [u.origin, u.origin + "/"].contains(value.lowercased()) else {
-                return "must be an origin such as https://app.example.org (scheme, host and optional port, no path)"
+            switch value.lowercased() {
+            case "lax": return .site { $0.cookieSameSite = .lax }
+            case "strict": return .site { $0.cookieSameSite = .strict }
+            case "none": return .site { $0.cookieSameSite = .none }
+            default: throw fail("must be Lax, Strict or None")
             }
-            return nil
         case .remoteUserClaim:
-            let parts = value.split(separator: " ", maxSplits: 1)
-            guard let claim = parts.first, Self.isPrintable(String(claim), max: 256) else { return "takes a claim name and optionally a regular expression" }
-            if parts.count == 2 {
-                guard let regex = try? Regex(String(parts[1])) else { return "'\(Masking.printable(String(parts[1])))' is not a valid regular expression" }
-                _ = regex
+            let parts = value.split(separator: " ", maxSplits: 1).map(String.init)
+            guard let claim = parts.first, Self.isPrintable(claim, max: 256) else { throw fail("takes a claim name and optionally a regular expression") }
+            let pattern = parts.count == 2 ? parts[1] : nil
+            if let pattern, (try? Regex(pattern)) == nil {
+                throw fail("'\(Masking.printable(pattern))' is not a valid regular expression")
             }
-            return nil
+            // `sub` alone is the default itself: the same site, the same sessions.
+            if claim == "sub", pattern == nil { return .site { $0.remoteUser = nil } }
+            return .site { $0.remoteUser = RemoteUserRule(claim: claim, pattern: pattern) }
         case .claimDelimiter:
-            return !value.isEmpty && value.utf8.count <= 8 && Self.isPrintable(value, max: 8) ? nil : "must be 1 to 8 printable characters"
-        case .unauthAction:
-            return DirConfig.UnauthAction(rawValue: value.lowercased()) == nil ? "must be auth (log in), pass (optional login), 401 or 410" : nil
-        case .passClaimsAs:
-            return DirConfig.PassClaimsAs(rawValue: value.lowercased()) == nil ? "must be both, headers, environment or none" : nil
-        case .claimEncoding:
-            return DirConfig.ClaimEncoding(rawValue: value.lowercased()) == nil ? "must be none, base64url or latin1" : nil
-        case .passIDToken:
-            return DirConfig.PassIDToken(rawValue: value.lowercased()) == nil ? "must be off, payload or serialized" : nil
-        case .authRequestParams:
-            guard let eq = value.firstIndex(of: "="), eq != value.startIndex else {
-                return "takes name=value pairs such as prompt=login (got '\(Masking.printable(value))')"
-            }
-            let name = String(value[..<eq])
-            if DirConfig.reservedParameters.contains(name) { return "\(name) is set by the module itself" }
-            if name == "max_age", Self.seconds(String(value[value.index(after: eq)...]), in: 0...31_536_000) == nil {
-                return "max_age must be a number of seconds"
-            }
-            return Self.isPrintable(value, max: 1024) ? nil : "must be printable"
+            guard Self.isPrintable(value, max: 8) else { throw fail("must be 1 to 8 printable characters") }
+            return .site { $0.claimDelimiter = value }
         case .httpTimeout:
-            let words = value.split(separator: " ")
-            let ok = (1...2).contains(words.count) && words.allSatisfy { Self.seconds(String($0), in: 1...120) != nil }
-            return ok ? nil : "takes the total timeout and optionally the connect timeout, in seconds from 1 to 120"
+            let words = value.split(separator: " ").map(String.init)
+            let numbers = words.compactMap { Self.seconds($0, in: 1...120) }
+            guard (1...2).contains(words.count), numbers.count == words.count, let total = numbers.first else {
+                throw fail("takes the total timeout and optionally the connect timeout, in seconds from 1 to 120")
+            }
+            let connect = min(numbers.count == 2 ? numbers[1] : 3, total)
+            return .site { $0.httpTimeout = HTTPTimeout(totalSeconds: Int(total), connectSeconds: Int(connect)) }
+        case .unauthAction:
+            guard let v = DirConfig.UnauthAction(rawValue: value.lowercased()) else { throw fail("must be auth (log in), pass (optional login), 401 or 410") }
+            return .dir { $0.unauthAction = v }
+        case .passClaimsAs:
+            guard let v = DirConfig.PassClaimsAs(rawValue: value.lowercased()) else { throw fail("must be both, headers, environment or none") }
+            return .dir { $0.passClaimsAs = v }
+        case .claimEncoding:
+            guard let v = DirConfig.ClaimEncoding(rawValue: value.lowercased()) else { throw fail("must be none, base64url or latin1") }
+            return .dir { $0.claimEncoding = v }
+        case .passIDToken:
+            guard let v = DirConfig.PassIDToken(rawValue: value.lowercased()) else { throw fail("must be off, payload or serialized") }
+            return .dir { $0.passIDToken = v }
+        case .scope, .signatureAlgorithms, .trustedAudiences, .claimsKeep, .claimsDrop, .logoutRedirectAllowed, .authRequestParams:
+            return list([value])  // lists are parsed by `parse`; reached only if a list's spec changed
         }
     }
 

@@ -12,31 +12,31 @@ public struct SiteConfig: Sendable {
 
     /// Audiences besides the client ID that a token's `aud` may name.
     public var trustedAudiences: Set<String> = []
-    public var allowedAlgorithms = SignatureAlgorithm.asymmetric
+    public var allowedAlgorithms = SiteSettings.standard.signatureAlgorithms
     /// Keys HS256/384/512, and nothing else.
     public var clientSecret: [UInt8]?
     /// Sent as max_age; the token's auth_time must then be at most this old.
     public var maxAge: Int64?
-    public var clockSkew: Int64 = 60
+    public var clockSkew = SiteSettings.standard.clockSkew
     /// How long a login may take at the provider before its state cookie is refused.
-    public var stateLifetime: Int64 = 300
+    public var stateLifetime = SiteSettings.standard.stateLifetime
     /// At most this many login attempts are pending per browser; older state cookies are dropped.
-    public var maximumStateCookies = 5
+    public var maximumStateCookies = SiteSettings.standard.maximumStateCookies
     /// Absolute session lifetime.
-    public var sessionLifetime: Int64 = 8 * 3600
+    public var sessionLifetime = SiteSettings.standard.sessionLifetime
     public var cachePolicy = ProviderCache.Policy()
-    public var httpTotalTimeoutMs = 10_000
-    public var httpConnectTimeoutMs = 3_000
-    public var claimDelimiter = ","
-    public var sessionStore = SessionStoreKind.cookie
+    public var httpTotalTimeoutMs = SiteSettings.standard.httpTimeout.totalSeconds * 1000
+    public var httpConnectTimeoutMs = SiteSettings.standard.httpTimeout.connectSeconds * 1000
+    public var claimDelimiter = SiteSettings.standard.claimDelimiter
+    public var sessionStore = SiteSettings.standard.sessionStore
     /// Sliding: a session unused this long ends. 0: none.
-    public var sessionIdleTimeout: Int64 = 3600
+    public var sessionIdleTimeout = SiteSettings.standard.sessionIdleTimeout
     /// The session is re-issued (its idle clock reset) at most this often.
-    public var sessionRefreshInterval: Int64 = 60
+    public var sessionRefreshInterval = SiteSettings.standard.sessionRefreshInterval
     public var sessionCapToTokenExpiry = false
-    public var cookiePath = "/"
+    public var cookiePath = SiteSettings.standard.cookiePath
     public var cookieDomain: String?
-    var cookieSameSite = SetCookie.SameSite.lax
+    var cookieSameSite = SiteSettings.standard.cookieSameSite
     /// Claims kept in the session for the application: nil keeps all (but the protocol claims).
     public var claimsKeep: Set<String>?
     public var claimsDrop: Set<String> = []
@@ -44,14 +44,14 @@ public struct SiteConfig: Sendable {
     public var logoutAllowedOrigins: Set<String> = []
     /// Keep the raw ID token in the session to send as id_token_hint at logout (Okta requires it; it
     /// roughly doubles a cookie session's size).
-    public var logoutIDTokenHint = true
+    public var logoutIDTokenHint = SiteSettings.standard.logoutIDTokenHint
     /// REMOTE_USER from this claim instead of `sub`, optionally the first capture group of a pattern.
     public var remoteUserClaim: String?
     public var remoteUserPattern: String?
     /// The largest callback body read; a real form_post carries a token of a few KB.
     public var callbackBodyLimit = 64 * 1024
 
-    public static let defaultScope = "openid email profile"
+    public static let defaultScope = SiteSettings.standard.scope.joined(separator: " ")
 
     /// Store entries are bound to the provider and client they were made for, so two sites sharing a key
     /// file and a store but trusting different providers never see each other's entries.
@@ -94,27 +94,18 @@ public struct SiteConfig: Sendable {
 
     /// Builds a site from its settings. Returns warnings worth logging at start-up.
     public static func make(_ input: Input) throws(ConfigError) -> (SiteConfig, warnings: [String]) {
-        var values = [Directive: String]()
-        for (name, value) in input.settings {
-            guard let d = Directive(rawValue: name), !d.isPerDirectory else { throw .invalid("\(name) is not a server directive") }
-            if let problem = d.check(value) { throw .invalid("\(name): \(problem)") }
-            values[d] = value
-        }
+        let settings = try SiteSettings(parsing: input.settings)
         var warnings = [String]()
 
-        let source = ProviderSource(discoveryURL: values[.discoveryURL], issuer: values[.issuer],
-                                    authorizationEndpoint: values[.authorizationEndpoint], jwksURI: values[.jwksURI],
-                                    endSessionEndpoint: values[.endSessionEndpoint])
+        let source = settings.provider
         if source.discoveryURL == nil, source.staticMetadata == nil {
             throw .invalid("IDTokenDiscoveryURL is required (or, for a provider without discovery, all of IDTokenIssuer, IDTokenAuthorizationEndpoint and IDTokenJWKSURI)")
         }
-        guard let clientID = values[.clientID] else { throw .missing("IDTokenClientID") }
-        guard let redirect = values[.redirectURI] else { throw .missing("IDTokenRedirectURI") }
-        guard let keyFile = values[.sessionKeyFile] else {
+        guard let clientID = settings.clientID else { throw .missing("IDTokenClientID") }
+        guard let redirectURI = settings.redirectURI else { throw .missing("IDTokenRedirectURI") }
+        guard let keyFile = settings.sessionKeyFile else {
             throw .invalid("IDTokenSessionKeyFile is required: a file holding a random key that seals the session cookies; \(SessionKeys.howToCreate)")
         }
-        let redirectURI: RedirectURI
-        do { redirectURI = try RedirectURI(redirect) } catch { throw .invalid("IDTokenRedirectURI: \(error.message)") }
         // The callback only reaches the module inside a location it protects (mod_auth_openidc's most
         // asked-about setup mistake): say so now rather than answer the provider's POST with a 404.
         if let paths = input.protectedPaths, !paths.isEmpty,
@@ -125,11 +116,9 @@ public struct SiteConfig: Sendable {
         if let keyWarning { warnings.append(keyWarning) }
 
         var config = SiteConfig(siteName: input.siteName, provider: source, clientID: clientID, redirectURI: redirectURI,
-                                scope: normalizedScope(values[.scope]), keys: keys)
-        if let list = values[.signatureAlgorithms] {
-            config.allowedAlgorithms = Set(list.split(separator: " ").compactMap { SignatureAlgorithm(rawValue: String($0)) })
-        }
-        if let secret = values[.clientSecret] { config.clientSecret = Array(secret.utf8) }
+                                scope: normalizedScope(settings.scope.joined(separator: " ")), keys: keys)
+        config.allowedAlgorithms = settings.signatureAlgorithms
+        config.clientSecret = settings.clientSecret.map { Array($0.utf8) }
         if let hmac = config.allowedAlgorithms.first(where: \.isHMAC) {
             guard let secret = config.clientSecret else {
                 throw .invalid("IDTokenSignatureAlgorithms lists \(hmac.rawValue), which is keyed with the client secret: set IDTokenClientSecret or remove it")
@@ -138,44 +127,35 @@ public struct SiteConfig: Sendable {
                 throw .invalid("IDTokenClientSecret is \(secret.count) bytes: HMAC-signed tokens need a secret of at least 32 bytes (RFC 7518 section 3.2)")
             }
         }
-        if let list = values[.trustedAudiences] { config.trustedAudiences = Set(list.split(separator: " ").map(String.init)) }
-        func seconds(_ d: Directive) -> Int64? { values[d].flatMap { Int64($0) } }
-        config.maxAge = seconds(.maxAge)
-        if let v = seconds(.clockSkew) { config.clockSkew = v }
-        if let v = seconds(.stateLifetime) { config.stateLifetime = v }
-        if let v = seconds(.maxStateCookies) { config.maximumStateCookies = Int(v) }
-        if let v = seconds(.sessionLifetime) { config.sessionLifetime = v }
-        if let v = seconds(.metadataLifetime) { config.cachePolicy.metadataLifetime = v }
-        if let v = seconds(.keysLifetime) { config.cachePolicy.keysLifetime = v }
-        if let v = seconds(.keyRefetchInterval) { config.cachePolicy.unknownKeyRefetchInterval = v }
-        if values[.sessionStore]?.lowercased() == "cache" { config.sessionStore = .cache }
-        if let v = seconds(.sessionIdleTimeout) { config.sessionIdleTimeout = v }
-        if let v = seconds(.sessionRefreshInterval) { config.sessionRefreshInterval = v }
-        config.sessionCapToTokenExpiry = values[.sessionCapToTokenExpiry]?.lowercased() == "on"
-        config.logoutIDTokenHint = values[.logoutIDTokenHint]?.lowercased() != "off"
-        if let v = values[.remoteUserClaim] {
-            let parts = v.split(separator: " ", maxSplits: 1).map(String.init)
-            config.remoteUserClaim = parts.first
-            config.remoteUserPattern = parts.count == 2 ? parts[1] : nil
-        }
-        if let v = values[.claimDelimiter] { config.claimDelimiter = v }
-        if let v = values[.cookiePath] { config.cookiePath = v }
-        config.cookieDomain = values[.cookieDomain]
-        if let v = values[.cookieSameSite] {
-            config.cookieSameSite = SetCookie.SameSite(rawValue: v.prefix(1).uppercased() + v.dropFirst().lowercased()) ?? .lax
-        }
-        func words(_ d: Directive) -> Set<String>? { values[d].map { Set($0.split(separator: " ").map(String.init)) } }
-        config.claimsKeep = words(.claimsKeep)
-        config.claimsDrop = words(.claimsDrop) ?? []
-        config.logoutAllowedOrigins = Set((words(.logoutRedirectAllowed) ?? []).compactMap { URLParts($0)?.origin })
+        config.trustedAudiences = settings.trustedAudiences
+        config.maxAge = settings.maxAge
+        config.clockSkew = settings.clockSkew
+        config.stateLifetime = settings.stateLifetime
+        config.maximumStateCookies = settings.maximumStateCookies
+        config.sessionLifetime = settings.sessionLifetime
+        config.cachePolicy.metadataLifetime = settings.metadataLifetime
+        config.cachePolicy.keysLifetime = settings.keysLifetime
+        config.cachePolicy.unknownKeyRefetchInterval = settings.keyRefetchInterval
+        config.sessionStore = settings.sessionStore
+        config.sessionIdleTimeout = settings.sessionIdleTimeout
+        config.sessionRefreshInterval = settings.sessionRefreshInterval
+        config.sessionCapToTokenExpiry = settings.sessionCapToTokenExpiry
+        config.logoutIDTokenHint = settings.logoutIDTokenHint
+        config.remoteUserClaim = settings.remoteUser?.claim
+        config.remoteUserPattern = settings.remoteUser?.pattern
+        config.claimDelimiter = settings.claimDelimiter
+        config.cookiePath = settings.cookiePath
+        config.cookieDomain = settings.cookieDomain
+        config.cookieSameSite = settings.cookieSameSite
+        config.claimsKeep = settings.claimsKeep
+        config.claimsDrop = settings.claimsDrop
+        config.logoutAllowedOrigins = settings.logoutAllowedOrigins
+        config.httpTotalTimeoutMs = settings.httpTimeout.totalSeconds * 1000
+        config.httpConnectTimeoutMs = settings.httpTimeout.connectSeconds * 1000
         // An active user must be re-issued well within the idle timeout, or they would time out while
         // using the site: a refresh interval too long for a short idle timeout is shortened.
         if config.sessionIdleTimeout > 0, config.sessionRefreshInterval * 2 > config.sessionIdleTimeout {
             config.sessionRefreshInterval = max(1, config.sessionIdleTimeout / 2)
-        }
-        if let timeouts = values[.httpTimeout]?.split(separator: " ").compactMap({ Int($0) }) {
-            config.httpTotalTimeoutMs = (timeouts.first ?? 10) * 1000
-            config.httpConnectTimeoutMs = min(timeouts.dropFirst().first ?? 3, timeouts.first ?? 3) * 1000
         }
 
         // The state cookie must cross the provider's cross-site POST, so it is SameSite=None, which
@@ -213,12 +193,6 @@ public enum SessionStoreKind: Sendable {
     case cache
 }
 
-extension Directive {
-    var isList: Bool {
-        [.scope, .signatureAlgorithms, .trustedAudiences, .claimsKeep, .claimsDrop, .logoutRedirectAllowed,
-         .authRequestParams].contains(self)
-    }
-}
 
 /// For tools inside this package (the fuzz targets in Sources/FuzzTargets), which drive the public
 /// RequestDecider the way the Apache module does: a site made in code, and cookies sealed as it seals them.

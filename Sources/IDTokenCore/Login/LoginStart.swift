@@ -4,7 +4,7 @@ enum LoginStart {
     static func begin<R: RandomNumberGenerator>(_ request: AuthRequest, site: Site, now: Int64, rng: inout R,
                                                 stepUp: String? = nil) -> Decision {
         let config = site.config
-        switch request.dir.unauthAction ?? .auth {
+        switch request.dir.effective.unauthAction {
         case .auth: break
         case .pass:
             return .pass(Decision.Pass(rendered: .anonymous))

@@ -6,12 +6,12 @@ import Synchronization
 public final class ProviderCache: Sendable {
     public struct Policy: Sendable {
         /// How long a discovery document is used before it is fetched again.
-        public var metadataLifetime: Int64 = 24 * 3600
+        public var metadataLifetime = SiteSettings.standard.metadataLifetime
         /// How long a key set is used before it is fetched again.
-        public var keysLifetime: Int64 = 3600
+        public var keysLifetime = SiteSettings.standard.keysLifetime
         /// At most one refetch of the key set for an unknown `kid` in this many seconds: a flood of
         /// tokens with made-up kids must not turn into a flood of requests to the provider.
-        public var unknownKeyRefetchInterval: Int64 = 30
+        public var unknownKeyRefetchInterval = SiteSettings.standard.keyRefetchInterval
         /// After a failed fetch, requests fail fast for this long instead of each waiting on a timeout.
         /// Counted from the end of the failed fetch: a fetch that ran into a timeout longer than this
         /// must not have used the backoff up by the time it fails.

@@ -32,9 +32,8 @@ enum SessionGate {
             case .ended: return .none
             }
         }
-        let dir = request.dir
-        let shape = OpenedSessions.RenderShape(passAs: dir.passClaimsAs ?? .both, encoding: dir.claimEncoding ?? .none,
-                                               passIDToken: dir.passIDToken ?? .off)
+        let dir = request.dir.effective
+        let shape = OpenedSessions.RenderShape(passAs: dir.passClaimsAs, encoding: dir.claimEncoding, passIDToken: dir.passIDToken)
         if let rendered = loaded.renders[shape] { return .pass(Decision.Pass(rendered: rendered, setCookies: setCookies)) }
         let rendered = render(loaded.session, shape)
         if let sealed = loaded.sealed { site.openedSessions.remember(rendered, as: shape, for: sealed) }
