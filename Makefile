@@ -35,10 +35,13 @@ $(BUILD)/libIDToken.so: $(SWIFT_SOURCES)
 
 swift: $(BUILD)/libIDToken.so
 
-# apxs rewrites -Wl,-rpath into something libtool drops; -Wl,-Wl,-rpath survives (FIELD-NOTES).
-$(BUILD)/mod_auth_idtoken.so: apache/mod_auth_idtoken.c CShim/include/idtoken.h $(BUILD)/libIDToken.so
+MODULE_SOURCES := mod_auth_idtoken.c idtoken_config.c idtoken_sites.c idtoken_store.c idtoken_request.c idtoken_authz.c
+
+# apxs rewrites -Wl,-rpath into something libtool drops; -Wl,-Wl,-rpath survives (docs/internals.md).
+$(BUILD)/mod_auth_idtoken.so: $(addprefix apache/,$(MODULE_SOURCES)) apache/idtoken_internal.h apache/directives.inc \
+		CShim/include/idtoken.h $(BUILD)/libIDToken.so
 	cd apache && $(APXS) -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror -I ../CShim/include \
-		-L ../$(BUILD) -lIDToken -Wl,-Wl,-rpath,'\$$ORIGIN' -o mod_auth_idtoken.so mod_auth_idtoken.c
+		-L ../$(BUILD) -lIDToken -Wl,-Wl,-rpath,'\$$ORIGIN' -o mod_auth_idtoken.so $(MODULE_SOURCES)
 	cp apache/.libs/mod_auth_idtoken.so $@.tmp
 	mv -f $@.tmp $@
 	rm -rf apache/.libs apache/*.lo apache/*.la apache/*.slo apache/*.o

@@ -75,9 +75,10 @@ void idt_sites_reset(void);
  * first, and the core applies them in that order (the child wins). Configuration time only. */
 int32_t idt_dir_register(const idt_setting *settings, size_t settings_count, char **error);
 
-/* `Require idtoken-claim ...`: checks the require line's syntax when Apache reads it. NULL when
- * acceptable, else a message (free with idt_free). */
-char *idt_require_check(const char *require_line);
+/* `Require idtoken-claim ...`: parses the require line when Apache reads it (regular expressions
+ * compiled once) and returns a handle >= 0 for idt_require_eval, or -1 with *error set (free with
+ * idt_free). Configuration time only; handles are forgotten by idt_sites_reset like sites. */
+int32_t idt_require_register(const char *require_line, char **error);
 
 /* Checks the site's settings together (reads the key file) and registers it.
  * Returns a handle >= 0, or -1 with *error set. *warning may be set in both cases (log it).
@@ -218,9 +219,9 @@ typedef struct {
 /* Fills *out (zeroed by the caller), from request->alloc. */
 void idt_decide(const idt_request *request, idt_decision *out);
 
-/* `Require idtoken-claim <require_line>` against the claims of an IDT_PASS decision (name, JSON).
- * Returns 1 granted, 0 denied, -1 when the line cannot be evaluated (logged by the caller). */
-int32_t idt_require_eval(const char *require_line, const idt_pair *claims, size_t claims_count);
+/* A registered `Require idtoken-claim` line against the claims of an IDT_PASS decision (name, JSON;
+ * read by their lengths). Returns 1 granted, 0 denied, -1 for an unknown handle (logged by the caller). */
+int32_t idt_require_eval(int32_t handle, const idt_pair *claims, size_t claims_count);
 
 #ifdef __cplusplus
 }

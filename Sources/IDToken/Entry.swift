@@ -26,6 +26,7 @@ public func idt_setting_check(_ name: UnsafePointer<CChar>?, _ value: UnsafePoin
 public func idt_sites_reset() {
     SiteRegistry.sites = []
     SiteRegistry.dirs = []
+    SiteRegistry.requirements = []
 }
 
 @_cdecl("idt_dir_register")
@@ -42,16 +43,26 @@ public func idt_dir_register(_ list: UnsafePointer<idt_setting>?, _ count: Int,
     }
 }
 
-@_cdecl("idt_require_check")
-public func idt_require_check(_ line: UnsafePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
-    guard let line else { return CExport.string("needs at least one claim:value or claim~regex") }
-    if case .failure(let problem) = ClaimRequirement.parse(String(cString: line)) { return CExport.string(problem.message) }
-    return nil
+@_cdecl("idt_require_register")
+public func idt_require_register(_ line: UnsafePointer<CChar>?, _ error: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    error?.pointee = nil
+    guard let line else {
+        error?.pointee = CExport.string("needs at least one claim:value or claim~regex")
+        return -1
+    }
+    switch ClaimRequirement.parse(String(cString: line)) {
+    case .failure(let problem):
+        error?.pointee = CExport.string(problem.message)
+        return -1
+    case .success(let requirements):
+        SiteRegistry.requirements.append(requirements)
+        return Int32(SiteRegistry.requirements.count - 1)
+    }
 }
 
 @_cdecl("idt_require_eval")
-public func idt_require_eval(_ line: UnsafePointer<CChar>?, _ claims: UnsafePointer<idt_pair>?, _ count: Int) -> Int32 {
-    guard let line, case .success(let requirements) = ClaimRequirement.parse(String(cString: line)) else { return -1 }
+public func idt_require_eval(_ handle: Int32, _ claims: UnsafePointer<idt_pair>?, _ count: Int) -> Int32 {
+    guard let requirements = SiteRegistry.requirement(handle) else { return -1 }
     var map = [String: String]()
     if let claims {
         // By length: a name is never cut short at a NUL inside it.

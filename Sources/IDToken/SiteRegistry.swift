@@ -9,6 +9,13 @@ enum SiteRegistry {
     nonisolated(unsafe) static var sites: [Site] = []
     /// Per-directory blocks, registered while Apache reads the configuration (same discipline).
     nonisolated(unsafe) static var dirs: [DirConfig] = []
+    /// `Require idtoken-claim` lines, parsed (same discipline).
+    nonisolated(unsafe) static var requirements: [[ClaimRequirement]] = []
+
+    static func requirement(_ handle: Int32) -> [ClaimRequirement]? {
+        let i = Int(handle)
+        return i >= 0 && i < requirements.count ? requirements[i] : nil
+    }
 
     static func dir(_ handles: UnsafePointer<Int32>?, count: Int) -> DirConfig {
         guard let handles, count > 0 else { return DirConfig() }

@@ -4,10 +4,11 @@ import Glibc
 #endif
 @testable import IDTokenCore
 
-/// Keeps the admin reference (docs/configuration.md) and the Apache module's command table
-/// (apache/mod_auth_idtoken.c) in step with `Directive`: a directive added to the core without its
-/// `### Name` section, or without its command table entry, fails here. Both files are read from the
-/// repository by path and parsed with plain text rules, nothing that needs httpd or a C compiler.
+/// Keeps the admin reference (docs/configuration.md), the Apache module's command table (generated into
+/// apache/directives.inc, plus IDTokenCache in apache/idtoken_config.c) and the shipped example
+/// configuration (apache/auth_idtoken.conf) in step with `Directive` and its spec: a section, a syntax,
+/// a default or an example that says otherwise fails here. The files are read from the repository by
+/// path and parsed with plain text rules, nothing that needs httpd or a C compiler.
 @Suite struct DocsDriftTests {
     /// The one directive the C module handles itself (the socache store); the core never sees it.
     static let moduleOnly = "IDTokenCache"
@@ -35,12 +36,60 @@ import Glibc
         }
     }
 
-    // MARK: apache/mod_auth_idtoken.c
+    /// Each section's **Syntax:** line is the spec's, and its **Default:** line starts with the spec's
+    /// default (with the value itself, where setting it is the same as not setting the directive).
+    @Test func everySectionSaysTheSpecsSyntaxAndDefault() throws {
+        let doc = try #require(Fixture.repositoryText("docs/configuration.md"))
+        let sections = Markdown.sections(doc)
+        for d in Directive.allCases {
+            let spec = d.spec
+            let body = try #require(sections[d.rawValue], "no section for \(d.rawValue)")
+            #expect(body.contains("- **Syntax:** `\(d.rawValue) \(spec.syntax)`"), "\(d.rawValue): the reference's Syntax line is not `\(d.rawValue) \(spec.syntax)`")
+            let defaultLine = body.split(separator: "\n").first { $0.hasPrefix("- **Default:** ") }.map { String($0.dropFirst(15)) } ?? ""
+            #expect(defaultLine.hasPrefix(spec.defaultText), "\(d.rawValue): the reference's default '\(defaultLine)' does not start with '\(spec.defaultText)'")
+            if let value = spec.defaultValue {
+                #expect(defaultLine.contains("`\(value)`"), "\(d.rawValue): the reference's default does not show the value `\(value)`")
+            }
+        }
+    }
+
+    // MARK: apache/auth_idtoken.conf
+
+    /// Every directive the shipped configuration shows (commented out) is a value the module accepts,
+    /// and one shown without a "Default:" remark above it is its default.
+    @Test func everyExampleInTheShippedConfigurationParses() throws {
+        let conf = try #require(Fixture.repositoryText("apache/auth_idtoken.conf"))
+        var shown = Set<String>()
+        var remark = false
+        for raw in conf.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = raw.trimmingSpaces
+            guard line.hasPrefix("#IDToken") else {
+                if line.hasPrefix("# Default:") { remark = true } else if !line.hasPrefix("#") || line == "#" { remark = false }
+                continue
+            }
+            let words = line.dropFirst().split(separator: " ", maxSplits: 1).map { String($0).trimmingSpaces }
+            let name = words[0], value = words.count > 1 ? words[1].replacing("\"", with: "") : ""
+            shown.insert(name)
+            guard let d = Directive(rawValue: name) else {
+                #expect(name == Self.moduleOnly, "auth_idtoken.conf shows \(name), which is not a directive")
+                continue
+            }
+            let parsed = d.isList ? value.split(separator: " ").joined(separator: " ") : value
+            #expect(d.check(parsed) == nil, "auth_idtoken.conf: \(name) \(value) is refused: \(d.check(parsed) ?? "")")
+            if let def = d.spec.defaultValue, !remark {
+                #expect(parsed == def, "auth_idtoken.conf shows \(name) \(value) as the default; the default is \(def)")
+            }
+        }
+        for d in Directive.allCases where !d.isPerDirectory {
+            #expect(shown.contains(d.rawValue), "apache/auth_idtoken.conf does not show \(d.rawValue)")
+        }
+    }
+
+    // MARK: The command table
 
     @Test func commandTableHoldsEveryDirectiveOnceAndNothingElse() throws {
-        let source = try #require(Fixture.repositoryText("apache/mod_auth_idtoken.c"), "cannot read \(Fixture.repositoryRoot)apache/mod_auth_idtoken.c")
-        let names = try CommandTable.entries(source).map(\.name)
-        #expect(!names.isEmpty, "no AP_INIT_*(\"name\", ...) entry found in apache/mod_auth_idtoken.c")
+        let names = try Self.commandTable().map(\.name)
+        #expect(!names.isEmpty, "no AP_INIT_*(\"name\", ...) entry found in apache/directives.inc and apache/idtoken_config.c")
         for name in names {
             #expect(Self.allNames.contains(name), "the command table has \(name), which the core's Directive does not know (it would be refused when read)")
         }
@@ -54,8 +103,7 @@ import Glibc
     /// (no OR_* override), server ones in the server config and virtual hosts (RSRC_CONF), as
     /// docs/configuration.md says.
     @Test func commandTableContextsMatchTheDirectiveKinds() throws {
-        let source = try #require(Fixture.repositoryText("apache/mod_auth_idtoken.c"), "cannot read \(Fixture.repositoryRoot)apache/mod_auth_idtoken.c")
-        for entry in try CommandTable.entries(source) {
+        for entry in try Self.commandTable() {
             let flags = entry.identifiers
             if Directive(rawValue: entry.name)?.isPerDirectory == true {
                 #expect(flags.contains("ACCESS_CONF") && !flags.contains("RSRC_CONF"),
@@ -69,7 +117,33 @@ import Glibc
     }
 }
 
+extension DocsDriftTests {
+    /// The generated entries and the module's own (IDTokenCache).
+    static func commandTable() throws -> [CommandTable.Entry] {
+        let generated = try #require(Fixture.repositoryText("apache/directives.inc"), "cannot read apache/directives.inc")
+        let config = try #require(Fixture.repositoryText("apache/idtoken_config.c"), "cannot read apache/idtoken_config.c")
+        return try CommandTable.entries(generated, whole: true) + CommandTable.entries(config)
+    }
+}
+
 private enum Markdown {
+    /// Each `### ` heading's text up to the next heading.
+    static func sections(_ text: String) -> [String: String] {
+        var result = [String: String](), current: String?, body = "", fenced = false
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            if line.trimmingSpaces.hasPrefix("```") { fenced.toggle() }
+            if !fenced, line.hasPrefix("#") {
+                if let current { result[current] = body }
+                current = line.hasPrefix("### ") ? String(line.dropFirst(4)).trimmingSpaces : nil
+                body = ""
+            } else {
+                body += line + "\n"
+            }
+        }
+        if let current { result[current] = body }
+        return result
+    }
+
     /// The text of every `### ` heading outside fenced code blocks (where `###` is a comment).
     static func level3Headings(_ text: String) -> [String] {
         var headings = [String](), fenced = false
@@ -86,7 +160,7 @@ private enum Markdown {
 }
 
 /// The `AP_INIT_*` entries of a C module's command table.
-private enum CommandTable {
+enum CommandTable {
     struct Entry {
         /// The directive: the string literal the macro starts with.
         let name: String
@@ -95,7 +169,8 @@ private enum CommandTable {
         let identifiers: Set<String>
     }
 
-    static func entries(_ source: String) throws -> [Entry] {
+    /// `whole`: the text is nothing but entries (the generated include), not a C file to find them in.
+    static func entries(_ source: String, whole: Bool = false) throws -> [Entry] {
         let comment = try Regex(#"/\*[\s\S]*?\*/"#)
         let tableEnd = try Regex(#"\{\s*NULL\s*\}"#)
         let macro = try Regex(#"AP_INIT_[A-Z0-9_]+\s*\(\s*"([^"]*)""#)
@@ -105,7 +180,7 @@ private enum CommandTable {
         // Comments first, so that neither a commented-out entry nor prose counts.
         var text = source.replacing(comment, with: " ")
         // Then the table itself when it can be told apart: from `command_rec` to its `{NULL}`.
-        if let start = text.firstRange(of: "command_rec") {
+        if !whole, let start = text.firstRange(of: "command_rec") {
             text = String(text[start.lowerBound...])
             if let end = text.firstMatch(of: tableEnd) {
                 text = String(text[..<end.range.lowerBound])

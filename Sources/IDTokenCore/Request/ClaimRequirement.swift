@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 /// `Require idtoken-claim <expr> ...`: granted when any expression matches.
 ///
 ///     groups:admins                      the claim equals "admins", or is an array holding it
@@ -9,7 +7,10 @@ import FoundationEssentials
 ///     "name:Alice Example"               quotes also keep a value's spaces
 ///
 /// Numbers and booleans compare by their JSON spelling (`email_verified:true`, `level:3`).
-public struct ClaimRequirement: Equatable, Sendable {
+///
+/// A line is parsed once, when Apache reads it (`Require` lines keep a handle in httpd's parsed slot),
+/// its regular expressions compiled then; each request only walks the claims.
+public struct ClaimRequirement: Equatable, @unchecked Sendable {
     public enum Match: Equatable, Sendable {
         case equals(String)
         case pattern(String)
@@ -17,6 +18,16 @@ public struct ClaimRequirement: Equatable, Sendable {
 
     let path: [String]
     let match: Match
+    /// `match`'s pattern, compiled. Immutable after parsing, so threads share it (hence @unchecked).
+    private let regex: Regex<AnyRegexOutput>?
+
+    init(path: [String], match: Match) {
+        self.path = path
+        self.match = match
+        if case .pattern(let p) = match { regex = try? Regex(p) } else { regex = nil }
+    }
+
+    public static func == (a: ClaimRequirement, b: ClaimRequirement) -> Bool { a.path == b.path && a.match == b.match }
 
     /// Parses a require line; nil with a message when it is not valid.
     public static func parse(_ line: String) -> Result<[ClaimRequirement], ConfigError> {
@@ -25,7 +36,7 @@ public struct ClaimRequirement: Equatable, Sendable {
             guard let r = parseOne(word) else {
                 return .failure(.invalid("'\(Masking.printable(word))' is not claim:value or claim~regex"))
             }
-            if case .pattern(let p) = r.match, (try? Regex(p)) == nil {
+            if case .pattern(let p) = r.match, r.regex == nil {
                 return .failure(.invalid("'\(Masking.printable(p))' is not a valid regular expression"))
             }
             result.append(r)
@@ -71,8 +82,7 @@ public struct ClaimRequirement: Equatable, Sendable {
 
     /// Whether the claims (name → JSON) satisfy this requirement.
     public func isSatisfied(by claims: [String: String]) -> Bool {
-        guard let first = path.first, let json = claims[first],
-              let root = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)) else { return false }
+        guard let first = path.first, let json = claims[first], let root = try? JSONParser.parse(Array(json.utf8)) else { return false }
         var node = root
         for member in path.dropFirst() {
             guard case .object(let o) = node, let next = o[member] else { return false }
@@ -89,8 +99,8 @@ public struct ClaimRequirement: Equatable, Sendable {
             let text = node.stringValue ?? node.compactJSON
             switch match {
             case .equals(let v): return text == v
-            case .pattern(let p):
-                guard let regex = try? Regex(p), (try? regex.firstMatch(in: text)) != nil else { return false }
+            case .pattern:
+                guard let regex, (try? regex.firstMatch(in: text)) != nil else { return false }
                 return true
             }
         }

@@ -1,0 +1,116 @@
+/*
+ * What the files of mod_auth_idtoken share: Apache's headers, the module's config structs, and the
+ * functions one file offers the others. Nothing here knows OpenID Connect; that is libIDToken's
+ * (CShim/include/idtoken.h).
+ */
+#ifndef IDTOKEN_INTERNAL_H
+#define IDTOKEN_INTERNAL_H
+
+#include "apr_strings.h"
+#include "apr_lib.h"
+#include "apr_tables.h"
+#include "apr_global_mutex.h"
+
+#include "ap_config.h"
+#include "ap_provider.h"
+#include "ap_socache.h"
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "mod_auth.h"
+#include "mod_core.h"           /* ap_response_code_string() */
+#include "util_cfgtree.h"       /* ap_conftree */
+#include "util_mutex.h"
+
+#include "idtoken.h"
+
+#include <limits.h>
+#include <string.h>
+
+APLOG_USE_MODULE(auth_idtoken);
+extern module AP_MODULE_DECLARE_DATA auth_idtoken_module;
+
+/* Every line the module logs starts with a number of its own, as httpd's APLOGNO does ("AH00052"), so
+ * an admin can search for it: IDT01xx configuration, 02xx start-up, 03xx the store, 04xx requests,
+ * 05xx Require. Numbers are never reused for another message. */
+#define IDTLOGNO(n) "IDT" #n ": "
+
+#define IDTOKEN_AUTH_TYPE "IDToken"
+/* A pass that sent a Set-Cookie marks its request; the filter then keeps the response private. */
+#define NOTE_PRIVATE "auth_idtoken-private"
+#define FILTER_PRIVATE "AUTH_IDTOKEN_PRIVATE"
+/* The Mutex type and the socache consumer name. */
+#define STORE_ID "idtoken-cache"
+/* cmd->info of the directives whose value is a file: resolved against ServerRoot, so the core sees
+ * the path httpd means whatever its working directory. */
+#define VALUE_IS_PATH ((void *)1)
+
+typedef struct {
+    /* idt_setting, one per directive set in this server's own context; after the merge, the
+     * vhost's own plus those it inherits. Names come from the command table, values live in the
+     * configuration pool. */
+    apr_array_header_t *settings;
+    /* Handle from idt_site_register, -1 when this server is not a site. Set by check_config on
+     * every configuration pass, never merged: each virtual host is a site of its own. */
+    int32_t site;
+} auth_idtoken_srv_conf;
+
+/* A <Location>/<Directory> block. Blocks are merged by the core, not here: the module only hands
+ * it the handles of the blocks a request falls in, outermost first. */
+typedef struct {
+    /* idt_setting of this block's own directives, as for a server. */
+    apr_array_header_t *settings;
+    /* int32_t: this block's newest handle from idt_dir_register (none without directives); after
+     * a merge, the enclosing blocks' handles followed by the inner one's. */
+    apr_array_header_t *handles;
+} auth_idtoken_dir_conf;
+
+/* What an authenticated IDT_PASS leaves for the rest of the request (request_config): the claims
+ * `Require idtoken-claim` is answered from, in r->pool (where the decision lives). None for an
+ * anonymous pass. */
+typedef struct {
+    const idt_pair *claims;
+    size_t claims_count;
+} auth_idtoken_req_conf;
+
+/* idtoken_config.c */
+extern const command_rec auth_idtoken_cmds[];
+void *create_auth_idtoken_srv_config(apr_pool_t *p, server_rec *s);
+void *merge_auth_idtoken_srv_config(apr_pool_t *p, void *basev, void *addv);
+void *create_auth_idtoken_dir_config(apr_pool_t *p, char *dir);
+void *merge_auth_idtoken_dir_config(apr_pool_t *p, void *basev, void *addv);
+auth_idtoken_srv_conf *srv_conf(const server_rec *s);
+/* NULL when the loaded library speaks this module's ABI, else the message saying so. */
+const char *abi_mismatch(apr_pool_t *p);
+
+/* idtoken_sites.c */
+int auth_idtoken_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+/* "virtual host name:port (file:line)" for messages. */
+const char *server_where(apr_pool_t *p, const server_rec *s);
+/* Sites registered by the last check_config. */
+int sites_registered(void);
+
+/* idtoken_store.c */
+const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg);
+apr_status_t store_pre_config(apr_pool_t *pconf);
+int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+void store_child_init(apr_pool_t *p, server_rec *s);
+/* The store lent to the core for this request; NULL without one. */
+const idt_store *request_store(request_rec *r);
+/* socache calls made through a store request_store lent. */
+unsigned int store_calls(const idt_store *store);
+
+/* idtoken_request.c */
+int auth_idtoken_post_read_request(request_rec *r);
+int auth_idtoken_check_authn(request_rec *r);
+void auth_idtoken_insert_filter(request_rec *r);
+apr_status_t private_filter(ap_filter_t *f, apr_bucket_brigade *bb);
+
+/* idtoken_authz.c */
+extern const authz_provider idtoken_claim_provider;
+
+#endif /* IDTOKEN_INTERNAL_H */
