@@ -5,7 +5,7 @@ let package = Package(
     name: "mod_auth_idtoken",
     products: [
         // The shared library the Apache module links. Built by the Makefile with the Swift runtime linked
-        // in statically and `-z nodelete`, because httpd unloads and reloads modules (see FIELD-NOTES).
+        // in statically and `-z nodelete`, because httpd unloads and reloads modules (docs/internals.md).
         .library(name: "IDToken", type: .dynamic, targets: ["IDToken"]),
         // For the libFuzzer binaries of the Fuzz/ package (Fuzz/README.md); nothing ships it.
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
@@ -15,7 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
     ],
     targets: [
-        // The ABI header shared with apache/mod_auth_idtoken.c.
+        // The ABI header shared with the Apache module (apache/).
         .target(name: "CShim", path: "CShim"),
         // libcurl's variadic setopt cannot be called from Swift: a few fixed-signature wrappers.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),

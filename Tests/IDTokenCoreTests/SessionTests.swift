@@ -51,19 +51,19 @@ import Testing
                               idToken: String(repeating: "t", count: 3000),
                               claims: [.init("groups", String(repeating: "x", count: 10_000))])
         let request = get("/app/", CookieJar())
-        let headers = try #require(SessionJar(config: site.config, request: request, store: MemoryStore()).save(session, id: nil, now: now))
+        let headers = try #require(SessionJar(site: site, request: request).save(session, now: now))
         #expect(headers.count >= 4)
         for h in headers { #expect(h.utf8.count <= 4000) }
         var jar = CookieJar()
         jar.apply(headers)
-        let back = SessionJar(config: site.config, request: get("/app/", jar), store: MemoryStore()).load(now: now)
+        let back = SessionJar(site: site, request: get("/app/", jar)).load(now: now)
         #expect(back?.session == session)
         // A later small session clears every leftover chunk.
         let small = Session(subject: "alice", issuer: "https://op", createdAt: now, expiresAt: now + 3600, claims: [])
-        let again = try #require(SessionJar(config: site.config, request: get("/app/", jar), store: MemoryStore()).save(small, id: nil, now: now))
+        let again = try #require(SessionJar(site: site, request: get("/app/", jar)).save(small, now: now))
         jar.apply(again)
         #expect(!jar.cookies.keys.contains { $0.hasPrefix("idtoken_session_") })
-        #expect(SessionJar(config: site.config, request: get("/app/", jar), store: MemoryStore()).load(now: now)?.session == small)
+        #expect(SessionJar(site: site, request: get("/app/", jar)).load(now: now)?.session == small)
     }
 
     @Test mutating func idleTimeoutSlidesAndRefreshesAtMostOncePerInterval() throws {
@@ -135,8 +135,8 @@ import Testing
     @Test mutating func rememberedSessionsAreKeyedByTheExactSealedValue() throws {
         let site = Site.fixture()
         let (jar, _) = try login(site)
-        let opened = OpenedSessions(capacity: 32)
-        let loader = SessionJar(config: site.config, request: get("/app/", jar), store: MemoryStore(), opened: opened)
+        let opened = site.openedSessions
+        let loader = SessionJar(site: site, request: get("/app/", jar))
         let first = try #require(loader.load(now: now))
         let sealed = try #require(jar.cookies["idtoken_session"])
         #expect(opened.session(for: sealed) == first.session)
@@ -145,7 +145,7 @@ import Testing
         tampered[tampered.count / 2] = tampered[tampered.count / 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
         var forged = jar
         forged.cookies["idtoken_session"] = String(decoding: tampered, as: UTF8.self)
-        #expect(SessionJar(config: site.config, request: get("/app/", forged), store: MemoryStore(), opened: opened).load(now: now) == nil)
+        #expect(SessionJar(site: site, request: get("/app/", forged)).load(now: now) == nil)
         // The expiry is still checked for a remembered session.
         #expect(RequestDecider.decide(get("/app/", jar), site: site, now: now + 9 * 3600, rng: &rng).passed == nil)
     }

@@ -55,8 +55,7 @@ enum CallbackHandler {
                                                                keep: config.claimsKeep, drop: config.claimsDrop),
                                   authTime: validated.authTime, acr: validated.claims["acr"]?.stringValue,
                                   promptLogin: login.promptLogin, tokenExpiresAt: validated.expiresAt)
-            let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
-            guard let cookies = jar.save(session, id: nil, now: now) else {
+            guard let cookies = SessionJar(site: site, request: request).save(session, now: now) else {
                 throw .sessionNotStored(bytes: session.encoded().count)
             }
             var log = "login of '\(Masking.printable(validated.subject))' (\(validated.algorithm.rawValue), kid \(validated.keyID.map { Masking.printable($0) } ?? "none"))"
@@ -119,8 +118,8 @@ enum CallbackHandler {
     /// The mark lives as long as the state could still be accepted; after that the state's expiry
     /// refuses the response anyway.
     private static func markUsed(_ login: LoginState, request: AuthRequest, site: Site, now: Int64) throws(LoginError) {
-        let store: any SharedStore = request.store ?? site.localStore
-        let key = SessionJar(config: site.config, request: request, store: store).storeKey(.used, login.nonce)
+        let store = site.store(for: request)
+        let key = StoreKey.make(.used, login.nonce, context: site.config.storeContext)
         let expiresAt = login.createdAt + site.config.stateLifetime + site.config.clockSkew
         switch store.add(key, [1], expiresAt: max(expiresAt, now + 2), now: now) {
         case .ok: return

@@ -8,11 +8,12 @@ enum BackChannelLogout {
 
     static func handle(_ token: String, request: AuthRequest, site: Site, now: Int64) -> Decision {
         let config = site.config
-        guard config.sessionStore == .cache else {
+        let jar = SessionJar(site: site, request: request)
+        guard jar.placement.isRevocable else {
             return answer(501, "back-channel logout needs IDTokenSessionStore cache: sessions in cookies cannot be ended from the server",
                           level: .warning)
         }
-        let store = request.store ?? site.localStore
+        let store = jar.store
         let claims: [String: JSONValue]
         do {
             claims = try validate(token, site: site, now: now)
@@ -25,14 +26,14 @@ enum BackChannelLogout {
         }
         // §2.6 step 7: a jti seen before is a replay.
         let jti = claims["jti"]?.stringValue ?? ""
-        let jtiKey = SessionJar(config: config, request: request, store: store).storeKey(.jti, jti)
+        let jtiKey = jar.storeKey(.jti, jti)
         switch store.add(jtiKey, [1], expiresAt: now + 600 + config.clockSkew, now: now) {
         case .ok: break
         case .exists: return answer(400, "back-channel logout token replayed (jti already used)", level: .warning)
         default: return answer(503, "the shared store failed while recording the logout token's jti", level: .error)
         }
         let sid = claims["sid"]?.stringValue, sub = claims["sub"]?.stringValue
-        let ended = SessionJar(config: config, request: request, store: store).endSessions(sid: sid, sub: sub, now: now)
+        let ended = jar.endSessions(sid: sid, sub: sub, now: now) ?? 0
         let who = sid.map { "sid '\(Masking.printable($0))'" } ?? "sub '\(Masking.printable(sub ?? ""))'"
         return answer(200, "back-channel logout for \(who): \(ended) session(s) ended", level: .info)
     }

@@ -40,7 +40,7 @@ enum LogoutHandler {
             return .respond(ErrorPage.confirmLogout(target: request.target,
                                                     log: .init(level: .info, message: "logout request from another site (\(from)) not carried out: the user is asked to confirm")))
         }
-        let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore)
+        let jar = SessionJar(site: site, request: request)
         let loaded = jar.load(now: now)
         let clearing = jar.clear(loaded, now: now)
         let who = loaded.map { "'\(Masking.printable($0.session.subject))'" } ?? "a browser without a session"

@@ -12,7 +12,7 @@ enum SessionGate {
 
     static func check(_ request: AuthRequest, site: Site, now: Int64) -> Outcome {
         let config = site.config
-        let jar = SessionJar(config: config, request: request, store: request.store ?? site.localStore, opened: site.openedSessions)
+        let jar = SessionJar(site: site, request: request)
         // An expired or foreign session is simply not a session: a new login, never an error page.
         guard var loaded = jar.load(now: now) else { return .none }
         // This site's own lifetime rules, whichever server of the farm sealed the session.

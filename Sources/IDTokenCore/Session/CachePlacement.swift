@@ -1,0 +1,84 @@
+/// The session in the shared store (IDTokenCache) under a random ID, which is all the cookie holds.
+/// Logout and back-channel logout revoke it everywhere the store is shared; every removal leaves a
+/// tombstone first, so a refresh racing it cannot bring the session back.
+struct CachePlacement: SessionPlacement {
+    /// Server-side sessions indexed per `sid` and per `sub` for back-channel logout; beyond it the oldest
+    /// leave the index (they still end by idle timeout and lifetime).
+    static let maximumIndexed = 64
+
+    var isRevocable: Bool { true }
+
+    func load(_ jar: SessionJar, now: Int64) -> SessionJar.Loaded? {
+        for value in jar.sessionCookieValues() {
+            // Only what could be an ID this module issued reaches the store.
+            guard LoginState.isRandomToken(value), case .success(let stored) = jar.store.get(jar.storeKey(.session, String(value)), now: now),
+                  var opened = jar.open(String(decoding: stored, as: UTF8.self)) else { continue }
+            opened.id = String(value)
+            return opened
+        }
+        return nil
+    }
+
+    func save(_ session: Session, id existing: String?, _ jar: SessionJar, now: Int64) -> [String]? {
+        guard let sealed = jar.seal(session) else { return nil }
+        var rng = SystemRandomNumberGenerator()
+        let id = existing ?? LoginState.randomToken(using: &rng)
+        let config = jar.config
+        let until = config.sessionIdleTimeout > 0 ? min(session.expiresAt, now + config.sessionIdleTimeout) : session.expiresAt
+        guard jar.store.put(jar.storeKey(.session, id), Array(sealed.utf8), expiresAt: until, now: now) == .ok else { return nil }
+        if existing != nil { return [] }
+        index(session, id: id, until: until, jar, now: now)
+        return [jar.cookie(jar.cookieName, id).headerValue]
+    }
+
+    /// A logout may have removed the session between this request's load and this write, which would
+    /// bring it back. So the tombstone that every removal leaves first is looked at after writing, and a
+    /// session found ended is removed again: whatever the interleaving, the removal wins.
+    func refresh(_ loaded: SessionJar.Loaded, _ jar: SessionJar, now: Int64) -> SessionJar.Refresh {
+        guard let id = loaded.id, let cookies = save(loaded.session, id: id, jar, now: now) else { return .failed }
+        if case .success = jar.store.get(jar.storeKey(.ended, id), now: now) {
+            _ = jar.store.remove(jar.storeKey(.session, id))
+            return .ended
+        }
+        return .refreshed(cookies)
+    }
+
+    func end(_ loaded: SessionJar.Loaded, _ jar: SessionJar, now: Int64) {
+        if let id = loaded.id { end(id: id, jar, now: now) }
+    }
+
+    /// The tombstone first, living as long as the session could have; then the session.
+    private func end(id: String, _ jar: SessionJar, now: Int64) {
+        _ = jar.store.put(jar.storeKey(.ended, id), [1], expiresAt: now + jar.config.sessionLifetime + jar.config.clockSkew, now: now)
+        _ = jar.store.remove(jar.storeKey(.session, id))
+    }
+
+    func endSessions(sid: String?, sub: String?, _ jar: SessionJar, now: Int64) -> Int? {
+        let key: [UInt8]
+        if let sid { key = jar.storeKey(.sid, sid) } else if let sub { key = jar.storeKey(.sub, sub) } else { return 0 }
+        var ended = 0
+        for id in indexed(key, jar, now: now) {
+            if case .success = jar.store.get(jar.storeKey(.session, id), now: now) { ended += 1 }
+            end(id: id, jar, now: now)
+        }
+        _ = jar.store.remove(key)
+        return ended
+    }
+
+    /// Indexes a new session by sid and by sub, for back-channel logout: every session of either, newest
+    /// first (one provider session can have several here: a login repeated, a copy).
+    private func index(_ session: Session, id: String, until: Int64, _ jar: SessionJar, now: Int64) {
+        let lifetime = max(until, session.expiresAt)
+        var keys = [jar.storeKey(.sub, session.subject)]
+        if let sid = session.sid { keys.append(jar.storeKey(.sid, sid)) }
+        for key in keys {
+            let ids = [id] + indexed(key, jar, now: now).filter { $0 != id }.prefix(Self.maximumIndexed - 1)
+            _ = jar.store.put(key, Array(ids.joined(separator: "\n").utf8), expiresAt: lifetime, now: now)
+        }
+    }
+
+    private func indexed(_ key: [UInt8], _ jar: SessionJar, now: Int64) -> [String] {
+        guard case .success(let v) = jar.store.get(key, now: now) else { return [] }
+        return String(decoding: v, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+}
