@@ -1,5 +1,5 @@
 /*
- * The C ABI between the Apache module (apache/*.c) and the Swift core (libIDToken.so).
+ * The C ABI between the Apache module (the C files in apache/) and the Swift core (libIDToken.so).
  *
  * Rules of the boundary:
  *  - Plain C types only. The core never sees an Apache type; the module never sees OpenID Connect.
