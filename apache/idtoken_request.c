@@ -425,6 +425,10 @@ int auth_idtoken_check_authn(request_rec *r)
 
     fill_request(r, conf->site, &req);
     req.internal = !ap_is_initial_req(r);
+    /* httpd answers an ErrorDocument's own redirect with the original error (dropping the Location),
+     * and mod_dir's FallbackResource copies a subrequest's headers after freeing it: in neither can a
+     * login redirect reach the browser, only leave a state cookie behind. */
+    req.cannot_redirect = r->main != NULL || (r->prev != NULL && ap_is_HTTP_ERROR(r->prev->status));
     store = request_store(r);
     req.store = store;
     dconf = ap_get_module_config(r->per_dir_config, &auth_idtoken_module);

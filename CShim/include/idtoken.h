@@ -143,6 +143,9 @@ typedef struct {
     const char *referer;          /* Referer */
     int32_t internal;          /* 1 for a subrequest or internal redirect: decided afresh from its cookies,
                                   but never a callback and never a session refresh */
+    int32_t cannot_redirect;   /* 1 when a redirect to the provider could not reach the browser (a
+                                  subrequest; the internal redirect to an ErrorDocument): no login
+                                  starts, a request without a session gets 401 */
     const char *body;          /* the request body, once the core asked for it (IDT_READ_BODY) */
     size_t body_len;
     int32_t body_read;         /* 1 when body/body_len hold the whole body (possibly empty) */

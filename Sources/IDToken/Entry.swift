@@ -144,6 +144,7 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         origin: CExport.optionalString(r.origin),
         referer: CExport.optionalString(r.referer),
         isInternal: r.internal != 0,
+        cannotRedirect: r.cannot_redirect != 0,
         body: body,
         bodyTooLarge: r.body_too_large != 0,
         store: r.store.map(CStore.init),

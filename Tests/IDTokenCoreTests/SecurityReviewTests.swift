@@ -48,6 +48,14 @@ import Testing
         #expect(RequestDecider.decide(get("/app/x", CookieJar(), isInternal: true), site: site, now: now, rng: &rng).passed == nil)
     }
 
+    @Test mutating func whereNoRedirectCanReachTheBrowserNoLoginStarts() throws {
+        let request = AuthRequest(method: "GET", scheme: "http", host: "localhost:8080", target: "/app/x", accept: "text/html",
+                                  isInternal: true, cannotRedirect: true)
+        let r = try #require(RequestDecider.decide(request, site: .fixture(), now: now, rng: &rng).response)
+        #expect(r.status == 401)
+        #expect(r.setCookies.isEmpty)
+    }
+
     // MARK: 2. Step-up on an existing session
 
     @Test mutating func aLocationsMaxAgeAndAcrApplyToSessionsOpenedElsewhere() throws {

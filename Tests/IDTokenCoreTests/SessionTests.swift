@@ -2,6 +2,10 @@ import Testing
 @testable import IDTokenCore
 
 /// Sessions after login: chunked cookies, server-side entries, idle and absolute expiry, logout.
+extension OpenedSessions {
+    func session(for sealed: String) -> Session? { entry(for: sealed)?.session }
+}
+
 @Suite struct SessionTests {
     let now: Int64 = 1_800_000_000
     var rng = SeededRandom(state: 11)

@@ -1,7 +1,7 @@
 /// The settings of one <Location> or <Directory> block, and the effective settings of a request:
 /// its blocks overlaid parent first, so a nested block inherits what it does not set itself.
-public struct DirConfig: Sendable, Equatable {
-    public enum UnauthAction: String, Sendable {
+package struct DirConfig: Sendable, Equatable {
+    package enum UnauthAction: String, Sendable {
         /// Start a login (scripts' requests get 401).
         case auth
         /// Let the request through without identity: optional login.
@@ -10,11 +10,11 @@ public struct DirConfig: Sendable, Equatable {
         case gone = "410"
     }
 
-    public enum PassClaimsAs: String, Sendable {
+    package enum PassClaimsAs: String, Sendable {
         case both, headers, environment, none
     }
 
-    public enum ClaimEncoding: String, Sendable {
+    package enum ClaimEncoding: String, Sendable {
         /// UTF-8 as it is.
         case none
         case base64url
@@ -22,7 +22,7 @@ public struct DirConfig: Sendable, Equatable {
         case latin1
     }
 
-    public enum PassIDToken: String, Sendable {
+    package enum PassIDToken: String, Sendable {
         case off, payload, serialized
     }
 
@@ -32,7 +32,7 @@ public struct DirConfig: Sendable, Equatable {
     var passIDToken: PassIDToken?
     var authRequestParameters: [(String, String)]?
 
-    public init() {}
+    package init() {}
 
     /// What a request gets: each directive set by a block it falls in, or its default (kept here only).
     struct Effective: Equatable {
@@ -48,7 +48,7 @@ public struct DirConfig: Sendable, Equatable {
                   passIDToken: passIDToken ?? .off, authRequestParameters: (authRequestParameters ?? []).map { $0.0 + "=" + $0.1 })
     }
 
-    public static func == (a: DirConfig, b: DirConfig) -> Bool {
+    package static func == (a: DirConfig, b: DirConfig) -> Bool {
         a.unauthAction == b.unauthAction && a.passClaimsAs == b.passClaimsAs && a.claimEncoding == b.claimEncoding
             && a.passIDToken == b.passIDToken
             && (a.authRequestParameters ?? []).elementsEqual(b.authRequestParameters ?? []) { $0 == $1 }
@@ -60,7 +60,7 @@ public struct DirConfig: Sendable, Equatable {
     ]
 
     /// Parses one block's settings (each was already parsed once when Apache read it, for configtest).
-    public init(settings: [(String, String)]) throws(ConfigError) {
+    package init(settings: [(String, String)]) throws(ConfigError) {
         for (name, value) in settings {
             guard let d = Directive(rawValue: name), d.isPerDirectory else { throw .invalid("\(name) is not a per-directory directive") }
             let parsed: Directive.Parsed
@@ -71,7 +71,7 @@ public struct DirConfig: Sendable, Equatable {
     }
 
     /// Each later block's settings replace the earlier ones'.
-    public static func overlaid(_ blocks: [DirConfig]) -> DirConfig {
+    package static func overlaid(_ blocks: [DirConfig]) -> DirConfig {
         var result = DirConfig()
         for b in blocks {
             result.unauthAction = b.unauthAction ?? result.unauthAction

@@ -1,7 +1,7 @@
 /// Every directive (server-level and per-directory) and how its value is parsed. What Apache and the
 /// reference need to know of it is its `spec` (DirectiveSpec.swift); the C module's command table is
 /// generated from that, and a name this enum does not know is refused when Apache reads it.
-public enum Directive: String, CaseIterable, Sendable {
+package enum Directive: String, CaseIterable, Sendable {
     case discoveryURL = "IDTokenDiscoveryURL"
     case issuer = "IDTokenIssuer"
     case authorizationEndpoint = "IDTokenAuthorizationEndpoint"
@@ -45,13 +45,13 @@ public enum Directive: String, CaseIterable, Sendable {
 
     /// A directive's value, parsed: what it does to the settings of its scope. Parsing is the check: a
     /// value that parses is valid, and what it parsed to is what the site runs with (no second reading).
-    public enum Parsed {
+    package enum Parsed {
         case site((inout SiteSettings) -> Void)
         case dir((inout DirConfig) -> Void)
     }
 
     /// Nil when the value is acceptable, else what is wrong with it (for the module, as Apache reads a line).
-    public func check(_ value: String) -> String? {
+    package func check(_ value: String) -> String? {
         do throws(ConfigError) {
             _ = try parse(value)
             return nil
@@ -62,7 +62,7 @@ public enum Directive: String, CaseIterable, Sendable {
 
     /// List directives are parsed one word at a time (a quoted "a b" arrives from Apache as one word,
     /// and is split here); their value is the whole list.
-    public func parse(_ value: String) throws(ConfigError) -> Parsed {
+    package func parse(_ value: String) throws(ConfigError) -> Parsed {
         if isList {
             let words = value.split(separator: " ").map(String.init)
             if words.isEmpty { throw .invalid("needs at least one value") }

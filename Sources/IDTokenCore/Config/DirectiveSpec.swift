@@ -2,8 +2,8 @@
 /// generated from here into apache/directives.inc), where it may appear, and what the reference says
 /// of its syntax and default. DocsDriftTests holds docs/configuration.md and apache/auth_idtoken.conf to
 /// it; SettingsTests shows that setting every documented default changes nothing.
-public struct DirectiveSpec: Sendable {
-    public enum Arity: Sendable {
+package struct DirectiveSpec: Sendable {
+    package enum Arity: Sendable {
         /// One word (TAKE1).
         case one
         /// One or more words, each line adding to the list (ITERATE).
@@ -12,26 +12,26 @@ public struct DirectiveSpec: Sendable {
         case oneOrTwo
     }
 
-    public enum Scope: Sendable {
+    package enum Scope: Sendable {
         /// The main server and virtual hosts (RSRC_CONF).
         case server
         /// <Location>, <Directory>, <Files>; never .htaccess (ACCESS_CONF).
         case directory
     }
 
-    public let arity: Arity
-    public let scope: Scope
+    package let arity: Arity
+    package let scope: Scope
     /// A file, resolved against ServerRoot by the module before the core sees it.
-    public let isPath: Bool
+    package let isPath: Bool
     /// The arguments as the reference's **Syntax:** line writes them after the name.
-    public let syntax: String
+    package let syntax: String
     /// One line for `httpd -L` and the reference's summary.
-    public let summary: String
+    package let summary: String
     /// The default, as words: what the reference's **Default:** line starts with.
-    public let defaultText: String
+    package let defaultText: String
     /// A value that, set, is the same as not setting the directive; nil where no value is (a required
     /// directive, or one whose absence means "from the provider").
-    public let defaultValue: String?
+    package let defaultValue: String?
 
     init(_ arity: Arity, _ scope: Scope = .server, path: Bool = false, syntax: String, _ summary: String,
          default defaultText: String, value defaultValue: String? = nil) {
@@ -47,11 +47,11 @@ public struct DirectiveSpec: Sendable {
 
 extension Directive {
     /// Directives of <Location> and <Directory> blocks; the others belong to the server or a vhost.
-    public var isPerDirectory: Bool { spec.scope == .directory }
+    package var isPerDirectory: Bool { spec.scope == .directory }
 
     var isList: Bool { spec.arity == .list }
 
-    public var spec: DirectiveSpec {
+    package var spec: DirectiveSpec {
         switch self {
         case .discoveryURL:
             return .init(.one, syntax: "url", "URL of the provider's discovery document", default: "none")

@@ -1,6 +1,6 @@
 /// Where the provider posts the login response: a path on whatever host the browser used, or a
 /// fixed absolute URL.
-public enum RedirectURI: Sendable, Equatable {
+package enum RedirectURI: Sendable, Equatable {
     case path(String)
     case absolute(URLParts)
 

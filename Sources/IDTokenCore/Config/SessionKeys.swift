@@ -8,8 +8,8 @@ import Glibc
 /// every line opens (so a new key can be rolled in ahead of removing the old one). Each line is
 /// stretched with HKDF into separate keys per purpose, so a state cookie can never be opened as a
 /// session or the other way round.
-public struct SessionKeys: Sendable {
-    public enum Purpose: String, Sendable {
+package struct SessionKeys: Sendable {
+    package enum Purpose: String, Sendable {
         case session = "idtoken session cookie v1"
         case state = "idtoken state cookie v1"
     }
@@ -24,7 +24,7 @@ public struct SessionKeys: Sendable {
     let keys: [KeyPair]
 
     static let minimumLineLength = 32
-    public static let howToCreate = "create one with: openssl rand -base64 32 > FILE && chmod 600 FILE"
+    package static let howToCreate = "create one with: openssl rand -base64 32 > FILE && chmod 600 FILE"
 
     init(lines: [String]) throws(ConfigError) {
         var keys = [KeyPair]()

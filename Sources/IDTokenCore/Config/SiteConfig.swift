@@ -2,56 +2,56 @@ import Crypto
 
 /// Everything the core needs to protect one site (an Apache virtual host), checked as a whole at
 /// configuration time so request handling never meets an invalid value.
-public struct SiteConfig: Sendable {
-    public var siteName: String
-    public var provider: ProviderSource
-    public var clientID: String
-    public var redirectURI: RedirectURI
-    public var scope: String
-    public var keys: SessionKeys
+package struct SiteConfig: Sendable {
+    package var siteName: String
+    package var provider: ProviderSource
+    package var clientID: String
+    package var redirectURI: RedirectURI
+    package var scope: String
+    package var keys: SessionKeys
 
     /// Audiences besides the client ID that a token's `aud` may name.
-    public var trustedAudiences: Set<String> = []
-    public var allowedAlgorithms = SiteSettings.standard.signatureAlgorithms
+    package var trustedAudiences: Set<String> = []
+    package var allowedAlgorithms = SiteSettings.standard.signatureAlgorithms
     /// Keys HS256/384/512, and nothing else.
-    public var clientSecret: [UInt8]?
+    package var clientSecret: [UInt8]?
     /// Sent as max_age; the token's auth_time must then be at most this old.
-    public var maxAge: Int64?
-    public var clockSkew = SiteSettings.standard.clockSkew
+    package var maxAge: Int64?
+    package var clockSkew = SiteSettings.standard.clockSkew
     /// How long a login may take at the provider before its state cookie is refused.
-    public var stateLifetime = SiteSettings.standard.stateLifetime
+    package var stateLifetime = SiteSettings.standard.stateLifetime
     /// At most this many login attempts are pending per browser; older state cookies are dropped.
-    public var maximumStateCookies = SiteSettings.standard.maximumStateCookies
+    package var maximumStateCookies = SiteSettings.standard.maximumStateCookies
     /// Absolute session lifetime.
-    public var sessionLifetime = SiteSettings.standard.sessionLifetime
-    public var cachePolicy = ProviderCache.Policy()
-    public var httpTotalTimeoutMs = SiteSettings.standard.httpTimeout.totalSeconds * 1000
-    public var httpConnectTimeoutMs = SiteSettings.standard.httpTimeout.connectSeconds * 1000
-    public var claimDelimiter = SiteSettings.standard.claimDelimiter
-    public var sessionStore = SiteSettings.standard.sessionStore
+    package var sessionLifetime = SiteSettings.standard.sessionLifetime
+    package var cachePolicy = ProviderCache.Policy()
+    package var httpTotalTimeoutMs = SiteSettings.standard.httpTimeout.totalSeconds * 1000
+    package var httpConnectTimeoutMs = SiteSettings.standard.httpTimeout.connectSeconds * 1000
+    package var claimDelimiter = SiteSettings.standard.claimDelimiter
+    package var sessionStore = SiteSettings.standard.sessionStore
     /// Sliding: a session unused this long ends. 0: none.
-    public var sessionIdleTimeout = SiteSettings.standard.sessionIdleTimeout
+    package var sessionIdleTimeout = SiteSettings.standard.sessionIdleTimeout
     /// The session is re-issued (its idle clock reset) at most this often.
-    public var sessionRefreshInterval = SiteSettings.standard.sessionRefreshInterval
-    public var sessionCapToTokenExpiry = false
-    public var cookiePath = SiteSettings.standard.cookiePath
-    public var cookieDomain: String?
+    package var sessionRefreshInterval = SiteSettings.standard.sessionRefreshInterval
+    package var sessionCapToTokenExpiry = false
+    package var cookiePath = SiteSettings.standard.cookiePath
+    package var cookieDomain: String?
     var cookieSameSite = SiteSettings.standard.cookieSameSite
     /// Claims kept in the session for the application: nil keeps all (but the protocol claims).
-    public var claimsKeep: Set<String>?
-    public var claimsDrop: Set<String> = []
+    package var claimsKeep: Set<String>?
+    package var claimsDrop: Set<String> = []
     /// Origins besides the request's own that a logout may return to.
-    public var logoutAllowedOrigins: Set<String> = []
+    package var logoutAllowedOrigins: Set<String> = []
     /// Keep the raw ID token in the session to send as id_token_hint at logout (Okta requires it; it
     /// roughly doubles a cookie session's size).
-    public var logoutIDTokenHint = SiteSettings.standard.logoutIDTokenHint
+    package var logoutIDTokenHint = SiteSettings.standard.logoutIDTokenHint
     /// REMOTE_USER from this claim instead of `sub`, optionally the first capture group of a pattern.
-    public var remoteUserClaim: String?
-    public var remoteUserPattern: String?
+    package var remoteUserClaim: String?
+    package var remoteUserPattern: String?
     /// The largest callback body read; a real form_post carries a token of a few KB.
-    public var callbackBodyLimit = 64 * 1024
+    package var callbackBodyLimit = 64 * 1024
 
-    public static let defaultScope = SiteSettings.standard.scope.joined(separator: " ")
+    package static let defaultScope = SiteSettings.standard.scope.joined(separator: " ")
 
     /// Store entries are bound to the provider and client they were made for, so two sites sharing a key
     /// file and a store but trusting different providers never see each other's entries.
@@ -74,15 +74,15 @@ public struct SiteConfig: Sendable {
     }
 
     /// The settings as the C module hands them over: directive name and value, lists space-joined.
-    public struct Input {
-        public var siteName: String
-        public var defaultScheme: String
-        public var defaultHost: String
-        public var settings: [(String, String)]
+    package struct Input {
+        package var siteName: String
+        package var defaultScheme: String
+        package var defaultHost: String
+        package var settings: [(String, String)]
         /// The vhost's sections with AuthType IDToken; nil when unknown (tests).
-        public var protectedPaths: [String]?
+        package var protectedPaths: [String]?
 
-        public init(siteName: String, defaultScheme: String, defaultHost: String, settings: [(String, String)],
+        package init(siteName: String, defaultScheme: String, defaultHost: String, settings: [(String, String)],
                     protectedPaths: [String]? = nil) {
             self.siteName = siteName
             self.defaultScheme = defaultScheme
@@ -93,7 +93,7 @@ public struct SiteConfig: Sendable {
     }
 
     /// Builds a site from its settings. Returns warnings worth logging at start-up.
-    public static func make(_ input: Input) throws(ConfigError) -> (SiteConfig, warnings: [String]) {
+    package static func make(_ input: Input) throws(ConfigError) -> (SiteConfig, warnings: [String]) {
         let settings = try SiteSettings(parsing: input.settings)
         var warnings = [String]()
 
@@ -186,7 +186,7 @@ public struct SiteConfig: Sendable {
     }
 }
 
-public enum SessionStoreKind: Sendable {
+package enum SessionStoreKind: Sendable {
     /// The whole session, sealed, in the browser's cookie: nothing kept on the server.
     case cookie
     /// The session in the shared store (IDTokenCache); the cookie holds a random ID. Logout revokes.

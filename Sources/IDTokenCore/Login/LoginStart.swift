@@ -17,6 +17,10 @@ enum LoginStart {
         }
         // A script's request cannot follow a login page; answering 401 also keeps background polling
         // from piling up a state cookie per request.
+        if request.cannotRedirect {
+            return .respond(ErrorPage.response(status: 401, code: "login_required", message: "You are not logged in.", setCookies: [],
+                                               log: .init(level: .info, message: "no session for a subrequest or error document at \(Masking.printable(String(request.path))): 401, as no login redirect could reach the browser")))
+        }
         guard request.isNavigation else {
             return .respond(ErrorPage.response(status: 401, code: "login_required",
                                                message: "You are not logged in.", setCookies: [],

@@ -2,21 +2,21 @@ import CCurl
 
 /// The production fetcher: libcurl's easy API, blocking in the calling request thread, with no signals
 /// and no threads of its own (safe in any MPM, and nothing running before fork).
-public struct CurlFetcher: HTTPFetcher {
-    public let connectTimeoutMs: Int
-    public let totalTimeoutMs: Int
+package struct CurlFetcher: HTTPFetcher {
+    package let connectTimeoutMs: Int
+    package let totalTimeoutMs: Int
     /// Discovery documents and key sets are small; anything beyond this is refused, not buffered.
-    public let maximumBytes: Int
+    package let maximumBytes: Int
 
-    public init(connectTimeoutMs: Int = 3000, totalTimeoutMs: Int = 10000, maximumBytes: Int = 1 << 20) {
+    package init(connectTimeoutMs: Int = 3000, totalTimeoutMs: Int = 10000, maximumBytes: Int = 1 << 20) {
         self.connectTimeoutMs = connectTimeoutMs
         self.totalTimeoutMs = totalTimeoutMs
         self.maximumBytes = maximumBytes
     }
 
-    public static func globalInit() { ccurl_global_init() }
+    package static func globalInit() { ccurl_global_init() }
 
-    public func get(_ url: String) -> HTTPFetchResult {
+    package func get(_ url: String) -> HTTPFetchResult {
         var r = ccurl_result()
         ccurl_get(url, connectTimeoutMs, totalTimeoutMs, maximumBytes, &r)
         defer { ccurl_result_free(&r) }

@@ -1,9 +1,9 @@
 /// The network, as the core sees it: one bounded GET. Passed in so tests can play the provider.
-public protocol HTTPFetcher: Sendable {
+package protocol HTTPFetcher: Sendable {
     func get(_ url: String) -> HTTPFetchResult
 }
 
-public enum HTTPFetchResult: Sendable {
+package enum HTTPFetchResult: Sendable {
     case response(status: Int, body: [UInt8])
     case failed(timedOut: Bool, tooLarge: Bool, reason: String)
 }

@@ -3,23 +3,23 @@ import Synchronization
 /// One provider's discovery document and key set, fetched lazily in the child that first needs them
 /// and shared by its threads. The cache's lock is never held during a fetch; a second lock lets only
 /// one fetch run at a time per process.
-public final class ProviderCache: Sendable {
-    public struct Policy: Sendable {
+package final class ProviderCache: Sendable {
+    package struct Policy: Sendable {
         /// How long a discovery document is used before it is fetched again.
-        public var metadataLifetime = SiteSettings.standard.metadataLifetime
+        package var metadataLifetime = SiteSettings.standard.metadataLifetime
         /// How long a key set is used before it is fetched again.
-        public var keysLifetime = SiteSettings.standard.keysLifetime
+        package var keysLifetime = SiteSettings.standard.keysLifetime
         /// At most one refetch of the key set for an unknown `kid` in this many seconds: a flood of
         /// tokens with made-up kids must not turn into a flood of requests to the provider.
-        public var unknownKeyRefetchInterval = SiteSettings.standard.keyRefetchInterval
+        package var unknownKeyRefetchInterval = SiteSettings.standard.keyRefetchInterval
         /// After a failed fetch, requests fail fast for this long instead of each waiting on a timeout.
         /// Counted from the end of the failed fetch: a fetch that ran into a timeout longer than this
         /// must not have used the backoff up by the time it fails.
-        public var failureBackoff: Int64 = 2
-        public init() {}
+        package var failureBackoff: Int64 = 2
+        package init() {}
     }
 
-    public let source: ProviderSource
+    package let source: ProviderSource
     let fetcher: any HTTPFetcher
     let policy: Policy
 
@@ -46,11 +46,11 @@ public final class ProviderCache: Sendable {
     /// own connection and blocking on it.
     private let fetching = Mutex(())
 
-    public convenience init(discoveryURL: String, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
+    package convenience init(discoveryURL: String, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
         self.init(source: ProviderSource(discoveryURL: discoveryURL), fetcher: fetcher, policy: policy)
     }
 
-    public init(source: ProviderSource, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
+    package init(source: ProviderSource, fetcher: any HTTPFetcher, policy: Policy = Policy()) {
         self.source = source
         self.fetcher = fetcher
         self.policy = policy

@@ -1,6 +1,6 @@
 /// Why the provider's metadata or keys could not be had. These are the provider's (or the network's)
 /// fault, not the user's: they answer 502/503, never a session.
-public enum ProviderError: Error, Equatable, Sendable {
+package enum ProviderError: Error, Equatable, Sendable {
     /// Could not connect, or the timeout fired.
     case unreachable(url: String, reason: String)
     /// Answered, but not with something usable.
@@ -8,7 +8,7 @@ public enum ProviderError: Error, Equatable, Sendable {
     case invalidDocument(String)
     case issuerMismatch(configured: String, discovered: String)
 
-    public var logDescription: String {
+    package var logDescription: String {
         switch self {
         case .unreachable(let url, let reason): return "provider unreachable: GET \(url): \(reason)"
         case .badResponse(let url, let reason): return "provider answered badly: GET \(url): \(reason)"

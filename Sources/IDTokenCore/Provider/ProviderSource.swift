@@ -1,13 +1,13 @@
 /// Where the provider's metadata comes from: its discovery document, or the admin's own directives for
 /// providers without discovery. Static values given beside a discovery URL override the discovered ones.
-public struct ProviderSource: Sendable, Equatable {
-    public var discoveryURL: String?
+package struct ProviderSource: Sendable, Equatable {
+    package var discoveryURL: String?
     /// With discovery: the issuer the document must name (else the one derived from the URL).
     /// Without: the issuer itself.
-    public var issuer: String?
-    public var authorizationEndpoint: String?
-    public var jwksURI: String?
-    public var endSessionEndpoint: String?
+    package var issuer: String?
+    package var authorizationEndpoint: String?
+    package var jwksURI: String?
+    package var endSessionEndpoint: String?
 
     /// Identifies the provider in sealed cookies and cache keys.
     var identity: String { discoveryURL ?? issuer ?? "" }

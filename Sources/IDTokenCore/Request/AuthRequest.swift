@@ -1,40 +1,43 @@
 /// The facts of one HTTP request that the decision depends on, as the C module gathered them.
-public struct AuthRequest {
-    public var method: String
-    public var scheme: String
-    public var host: String
+package struct AuthRequest {
+    package var method: String
+    package var scheme: String
+    package var host: String
     /// Path and query as sent, still percent-encoded.
-    public var target: String
+    package var target: String
     /// The Cookie header as sent; `cookies` is it parsed, once per request.
-    public var cookie: String? { didSet { cookies = CookieHeader(cookie, meter: work) } }
+    package var cookie: String? { didSet { cookies = CookieHeader(cookie, meter: work) } }
     private(set) var cookies: CookieHeader
-    public var contentType: String?
-    public var accept: String?
-    public var secFetchMode: String?
-    public var secFetchDest: String?
-    public var xRequestedWith: String?
+    package var contentType: String?
+    package var accept: String?
+    package var secFetchMode: String?
+    package var secFetchDest: String?
+    package var xRequestedWith: String?
     /// Sec-Fetch-Site, Origin and Referer: whether a navigation came from another site (logout CSRF).
-    public var secFetchSite: String?
-    public var origin: String?
-    public var referer: String?
+    package var secFetchSite: String?
+    package var origin: String?
+    package var referer: String?
     /// A subrequest or internal redirect (ErrorDocument, RewriteRule, FallbackResource...): decided
     /// afresh like any request, but it never reaches the callback (its body belongs to another request)
     /// and never re-issues the session (the request it came from already did).
-    public var isInternal = false
+    package var isInternal = false
+    /// A subrequest, or the internal redirect to an ErrorDocument: a redirect to the provider would not
+    /// reach the browser, so no login starts there.
+    package var cannotRedirect = false
     /// Nil until the core asked for the body.
-    public var body: [UInt8]?
-    public var bodyTooLarge = false
+    package var body: [UInt8]?
+    package var bodyTooLarge = false
     /// The server's shared store, when Apache has one.
-    public var store: (any SharedStore)?
+    package var store: (any SharedStore)?
     /// The settings of the <Location>/<Directory> blocks that apply, overlaid.
-    public var dir = DirConfig()
+    package var dir = DirConfig()
     /// What deciding this request cost, for the module's trace line and the amplification tests.
-    public let work = WorkMeter()
+    package let work = WorkMeter()
 
-    public init(method: String, scheme: String, host: String, target: String, cookie: String? = nil,
+    package init(method: String, scheme: String, host: String, target: String, cookie: String? = nil,
                 contentType: String? = nil, accept: String? = nil, secFetchMode: String? = nil,
                 secFetchDest: String? = nil, xRequestedWith: String? = nil, secFetchSite: String? = nil,
-                origin: String? = nil, referer: String? = nil, isInternal: Bool = false, body: [UInt8]? = nil,
+                origin: String? = nil, referer: String? = nil, isInternal: Bool = false, cannotRedirect: Bool = false, body: [UInt8]? = nil,
                 bodyTooLarge: Bool = false, store: (any SharedStore)? = nil, dir: DirConfig = DirConfig()) {
         self.method = method
         self.scheme = scheme
@@ -51,6 +54,7 @@ public struct AuthRequest {
         self.origin = origin
         self.referer = referer
         self.isInternal = isInternal
+        self.cannotRedirect = cannotRedirect
         self.body = body
         self.bodyTooLarge = bodyTooLarge
         self.store = store
@@ -87,11 +91,11 @@ public struct AuthRequest {
 
 /// Counts the work one request causes that grows with what the client sends, so that tests can show an
 /// attack costs no more than a normal request (in counts, which a busy machine does not change).
-public final class WorkMeter {
+package final class WorkMeter {
     /// Searches of the parsed Cookie header for a name (each one linear in the header).
-    public internal(set) var cookieLookups = 0
+    package internal(set) var cookieLookups = 0
     /// AES-GCM open attempts of sealed cookie or store values (a hit in the opened-session cache: none).
-    public internal(set) var sealedOpens = 0
+    package internal(set) var sealedOpens = 0
 
-    public init() {}
+    package init() {}
 }

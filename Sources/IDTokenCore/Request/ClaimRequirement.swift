@@ -10,8 +10,8 @@
 ///
 /// A line is parsed once, when Apache reads it (`Require` lines keep a handle in httpd's parsed slot),
 /// its regular expressions compiled then; each request only walks the claims.
-public struct ClaimRequirement: Equatable, @unchecked Sendable {
-    public enum Match: Equatable, Sendable {
+package struct ClaimRequirement: Equatable, @unchecked Sendable {
+    package enum Match: Equatable, Sendable {
         case equals(String)
         case pattern(String)
     }
@@ -27,10 +27,10 @@ public struct ClaimRequirement: Equatable, @unchecked Sendable {
         if case .pattern(let p) = match { regex = try? Regex(p) } else { regex = nil }
     }
 
-    public static func == (a: ClaimRequirement, b: ClaimRequirement) -> Bool { a.path == b.path && a.match == b.match }
+    package static func == (a: ClaimRequirement, b: ClaimRequirement) -> Bool { a.path == b.path && a.match == b.match }
 
     /// Parses a require line; nil with a message when it is not valid.
-    public static func parse(_ line: String) -> Result<[ClaimRequirement], ConfigError> {
+    package static func parse(_ line: String) -> Result<[ClaimRequirement], ConfigError> {
         var result = [ClaimRequirement]()
         for word in words(line) {
             guard let r = parseOne(word) else {
@@ -81,7 +81,7 @@ public struct ClaimRequirement: Equatable, @unchecked Sendable {
     }
 
     /// Whether the claims (name → JSON) satisfy this requirement.
-    public func isSatisfied(by claims: [String: String]) -> Bool {
+    package func isSatisfied(by claims: [String: String]) -> Bool {
         guard let first = path.first, let json = claims[first], let root = try? JSONParser.parse(Array(json.utf8)) else { return false }
         var node = root
         for member in path.dropFirst() {

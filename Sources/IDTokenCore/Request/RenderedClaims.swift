@@ -4,23 +4,23 @@
 ///
 /// Rendered once per opened session and location shape and kept with the session, so that serving a
 /// request copies one block of bytes instead of building some forty strings (see bench/README.md).
-public final class RenderedClaims: Sendable {
+package final class RenderedClaims: Sendable {
     /// NUL-terminated strings back to back: the remote user (when there is one), then each header's
     /// name and value, then each environment variable's, then each claim's name and JSON.
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
     /// Where each string of `bytes` starts, in that order.
-    public let offsets: [Int]
-    public let hasRemoteUser: Bool
-    public let headerCount: Int
-    public let envCount: Int
-    public let claimCount: Int
+    package let offsets: [Int]
+    package let hasRemoteUser: Bool
+    package let headerCount: Int
+    package let envCount: Int
+    package let claimCount: Int
     /// Header and environment values are ISO-8859-1 bytes (claim names and JSON stay UTF-8).
-    public let latin1: Bool
+    package let latin1: Bool
 
     /// A pass without identity (`IDTokenUnauthAction pass`).
-    public static let anonymous = RenderedClaims(remoteUser: nil, headers: [], env: [], claims: [], latin1: false)
+    package static let anonymous = RenderedClaims(remoteUser: nil, headers: [], env: [], claims: [], latin1: false)
 
-    public init(remoteUser: String?, headers: [(String, String)], env: [(String, String)], claims: [(String, String)],
+    package init(remoteUser: String?, headers: [(String, String)], env: [(String, String)], claims: [(String, String)],
                 latin1: Bool) {
         var bytes = [UInt8](), offsets = [Int]()
         func add(_ s: String, latin1: Bool = false) {
@@ -55,15 +55,15 @@ public final class RenderedClaims: Sendable {
 
     // MARK: Reading back, for tests and anything that is not the C module
 
-    public var remoteUser: String? { hasRemoteUser ? string(0) : nil }
-    public var headers: [(String, String)] { pairs(from: firstPair, count: headerCount, latin1: latin1) }
-    public var env: [(String, String)] { pairs(from: firstPair + 2 * headerCount, count: envCount, latin1: latin1) }
-    public var claims: [(String, String)] {
+    package var remoteUser: String? { hasRemoteUser ? string(0) : nil }
+    package var headers: [(String, String)] { pairs(from: firstPair, count: headerCount, latin1: latin1) }
+    package var env: [(String, String)] { pairs(from: firstPair + 2 * headerCount, count: envCount, latin1: latin1) }
+    package var claims: [(String, String)] {
         pairs(from: firstPair + 2 * (headerCount + envCount), count: claimCount, latin1: false)
     }
 
     /// The byte length of string `i` (without its NUL).
-    public func length(of i: Int) -> Int {
+    package func length(of i: Int) -> Int {
         (i + 1 < offsets.count ? offsets[i + 1] : bytes.count) - 1 - offsets[i]
     }
 

@@ -9,8 +9,8 @@
 /// Subrequests and internal redirects are decided the same way, from the request's own cookies, since
 /// httpd asks only when their configuration differs from the request they came from; only the callback
 /// is out of their reach (its body and its state belong to the provider's POST alone).
-public enum RequestDecider {
-    public static func decide<R: RandomNumberGenerator>(_ request: AuthRequest, site: Site, now: Int64, rng: inout R) -> Decision {
+package enum RequestDecider {
+    package static func decide<R: RandomNumberGenerator>(_ request: AuthRequest, site: Site, now: Int64, rng: inout R) -> Decision {
         let config = site.config
         if config.redirectURI.matches(host: request.host, path: String(request.path)) {
             if request.isInternal { return CallbackHandler.refusal(.internalCallback, request: request, clearing: []) }

@@ -63,8 +63,6 @@ final class OpenedSessions: Sendable {
         return shard(key).map.withLock { $0[key] }
     }
 
-    func session(for sealed: String) -> Session? { entry(for: sealed)?.session }
-
     func remember(_ session: Session, for sealed: String) {
         let key = SealedKey(value: sealed)
         let limit = capacityPerShard

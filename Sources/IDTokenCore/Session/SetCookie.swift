@@ -22,9 +22,4 @@ struct SetCookie: Equatable {
         if let sameSite { s += "; SameSite=" + sameSite.rawValue }
         return s
     }
-
-    /// A header that makes the browser forget the cookie.
-    static func clearing(_ name: String, secure: Bool, sameSite: SameSite?) -> SetCookie {
-        SetCookie(name: name, value: "", maxAge: 0, secure: secure, sameSite: sameSite)
-    }
 }

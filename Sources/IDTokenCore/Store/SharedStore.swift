@@ -2,7 +2,7 @@ import Synchronization
 
 /// A key-value store shared by every process of the server (Apache's socache, supplied by the C
 /// module), or, without one, a store local to this process. Entries expire at `expiresAt`.
-public protocol SharedStore {
+package protocol SharedStore {
     /// Writes the entry only if the key is absent (or expired), atomically across processes.
     func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus
     func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus
@@ -11,31 +11,31 @@ public protocol SharedStore {
     func remove(_ key: [UInt8]) -> StoreStatus
 }
 
-public enum StoreStatus: Equatable, Sendable {
+package enum StoreStatus: Equatable, Sendable {
     case ok
     case exists
     case notFound
     case error
 }
 
-public enum StoreFailure: Error, Equatable, Sendable {
+package enum StoreFailure: Error, Equatable, Sendable {
     case notFound
     case failed
 }
 
 /// The fallback when Apache has no socache: entries kept in this process only, so a single-use mark
 /// or a server-side session is seen by this child alone; the C module says so at start-up.
-public final class MemoryStore: SharedStore, Sendable {
+package final class MemoryStore: SharedStore, Sendable {
     private let entries = Mutex<[[UInt8]: (value: [UInt8], expiresAt: Int64)]>([:])
     let capacity: Int
 
-    public init(capacity: Int = 10_000) { self.capacity = capacity }
+    package init(capacity: Int = 10_000) { self.capacity = capacity }
 
-    public func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+    package func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
         write(key, value, expiresAt: expiresAt, now: now, onlyIfAbsent: true)
     }
 
-    public func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+    package func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
         write(key, value, expiresAt: expiresAt, now: now, onlyIfAbsent: false)
     }
 
@@ -52,14 +52,14 @@ public final class MemoryStore: SharedStore, Sendable {
         }
     }
 
-    public func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> {
+    package func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> {
         entries.withLock { map in
             guard let e = map[key], e.expiresAt > now else { return .failure(.notFound) }
             return .success(e.value)
         }
     }
 
-    public func remove(_ key: [UInt8]) -> StoreStatus {
+    package func remove(_ key: [UInt8]) -> StoreStatus {
         entries.withLock { $0.removeValue(forKey: key) == nil ? .notFound : .ok }
     }
 }

@@ -1,6 +1,6 @@
 /// Why an ID token was refused. Each case names one rule, so the log line says exactly what failed;
 /// none carries the token itself.
-public enum TokenError: Error, Equatable, Sendable {
+package enum TokenError: Error, Equatable, Sendable {
     case malformed(String)
     case tooLarge(bytes: Int)
     case unsupportedAlgorithm(String)
@@ -33,7 +33,7 @@ public enum TokenError: Error, Equatable, Sendable {
 
     /// One line for the error log. Every value quoted came from the token, so it is made printable and
     /// short first: a token must not be able to forge log lines.
-    public var logDescription: String {
+    package var logDescription: String {
         let m = { (s: String) in Masking.printable(s, max: 100) }
         switch self {
         case .malformed(let why): return "malformed ID token: \(why)"

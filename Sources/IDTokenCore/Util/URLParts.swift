@@ -1,6 +1,6 @@
 /// The pieces of an absolute http(s) URL this module needs: scheme, authority and the rest.
 /// Deliberately small; anything it cannot split cleanly is refused.
-public struct URLParts: Equatable, Sendable {
+package struct URLParts: Equatable, Sendable {
     let scheme: String      // lowercased
     let host: String        // as written, lowercased, with any port
     let pathAndQuery: String
