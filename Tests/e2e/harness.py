@@ -251,10 +251,12 @@ class Apache:
 
     `directives` replaces the module's settings block (None: the standard one for `provider`);
     `extra` is appended to the configuration. `key_file`: copy that session key file instead of
-    making a new key (servers that must accept each other's cookies)."""
+    making a new key (servers that must accept each other's cookies). `cgis`: more scripts for the
+    cgi folder, {file name: text} (executable; alias them in `extra`). `env`: variables added to
+    httpd's environment (its children inherit it), e.g. {"MALLOC_ARENA_MAX": "1"}."""
 
     def __init__(self, discovery_url, *, client_id="test-client", directives=None, extra="", port=None,
-                 write_key=True, key_file=None, standard_location=True, module=None):
+                 write_key=True, key_file=None, standard_location=True, module=None, cgis=None, env=None):
         self.folder = Path(tempfile.mkdtemp(prefix="e2e-httpd-"))
         os.chmod(self.folder, 0o755)
         self.port = port or free_port()
@@ -281,6 +283,10 @@ class Apache:
         os.chmod(cgi / "env.cgi", 0o755)
         (cgi / "hex.cgi").write_text(HEX_CGI)
         os.chmod(cgi / "hex.cgi", 0o755)
+        for name, text in (cgis or {}).items():
+            (cgi / name).write_text(text)
+            os.chmod(cgi / name, 0o755)
+        self.env = dict(env or {})
         self.mpm = mpm()
         self.standard_location = standard_location
         self.module = Path(module) if module else MODULE
@@ -352,7 +358,7 @@ class Apache:
         return "http://localhost:%d%s" % (self.port, path)
 
     def _ctl(self, *args, timeout=60):
-        env = dict(os.environ, SWIFT_BACKTRACE="enable=no")
+        env = dict(os.environ, SWIFT_BACKTRACE="enable=no", **self.env)
         return subprocess.run([APACHE, "-f", str(self.conf), *args], capture_output=True, text=True,
                               env=env, timeout=timeout, stdin=subprocess.DEVNULL,
                               preexec_fn=_allow_core_files if os.environ.get("E2E_CORE_DIR") else None)
@@ -977,3 +983,239 @@ class Login:
         assert self.final.status_code == 200, "after login %s answered %d:\n%s" % (
             target, self.final.status_code, self.final.text[:1000])
         return self.final.json()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pieces of the security tests (test_security.py): stock modules, https, a header-echo backend,
+# Basic auth, extra CGI scripts, and the module's count of the work each request cost
+# ---------------------------------------------------------------------------------------------------
+
+def load_modules(*names) -> str:
+    """LoadModule lines (for `extra`) for stock modules not compiled into httpd: load_modules("ssl")."""
+    return "\n".join("LoadModule %s_module %s" % (name, APACHE_MODULES / ("mod_%s.so" % name))
+                     for name in names if "mod_%s" % name not in builtin_modules())
+
+
+def self_signed_certificate(folder, host="localhost"):
+    """(certificate, key) files made in `folder` by the openssl CLI: P-256, one day, CN and SAN `host`
+    (and 127.0.0.1). Clients take it with Browser(verify=False)."""
+    folder = Path(folder)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "1", "-subj", "/CN=%s" % host,
+                        "-addext", "subjectAltName=DNS:%s,IP:127.0.0.1" % host,
+                        "-keyout", str(key), "-out", str(cert)],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise RuntimeError("openssl req failed (%d): %s" % (r.returncode, r.stderr))
+    os.chmod(cert, 0o644)
+    return cert, key
+
+
+def https_vhost(port, cert, key, *lines) -> str:
+    """Configuration (for `extra`) of an https virtual host on 127.0.0.1:`port` (mod_ssl, SSLEngine on)
+    that serves the same site as the server's http port: the module's settings, ScriptAliases and
+    <Location> blocks of the main server apply to it. `lines` go inside the <VirtualHost>.
+    Open it as https_url(port, path) with Browser(verify=False)."""
+    return "\n".join([
+        load_modules("ssl"),
+        "Listen 127.0.0.1:%d" % port,
+        "<VirtualHost 127.0.0.1:%d>" % port,
+        "  ServerName localhost:%d" % port,
+        "  SSLEngine on",
+        "  SSLCertificateFile %s" % cert,
+        "  SSLCertificateKeyFile %s" % key,
+        *("  " + line for line in lines),
+        "</VirtualHost>",
+    ])
+
+
+def https_url(port, path="/") -> str:
+    return "https://localhost:%d%s" % (port, path)
+
+
+class HeaderEchoBackend:
+    """A threaded HTTP/1.1 server on 127.0.0.1 (an application behind mod_proxy_http) that answers
+    every request with JSON: {"method", "path", "headers": [[name, value], ...]} in the order received.
+    It keeps every header, IDToken-* ones included (the same Apache would strip them from a client)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > 0:
+                    self.rfile.read(length)
+                body = json.dumps({"method": self.command, "path": self.path,
+                                   "headers": [[k, v] for k, v in self.headers.items()]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def header(echo: dict, name: str) -> list:
+        """The values the backend received for header `name` (any case) in an echo's JSON."""
+        return [v for k, v in echo["headers"] if k.lower() == name.lower()]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def write_htpasswd(path, users: dict):
+    """An htpasswd file for mod_authn_file with a {SHA} hash per user ({"bob": "secret"}), readable by
+    the children."""
+    import hashlib
+    lines = ["%s:{SHA}%s" % (user, base64.b64encode(hashlib.sha1(password.encode()).digest()).decode())
+             for user, password in users.items()]
+    Path(path).write_text("\n".join(lines) + "\n")
+    os.chmod(path, 0o644)
+
+
+# A response a shared cache may keep: Cache-Control from the query string (URL-decoded), by default
+# "public, max-age=600". For Apache(cgis={"cache.cgi": CACHE_CONTROL_CGI}).
+CACHE_CONTROL_CGI = """#!/usr/bin/env python3
+import os, sys, urllib.parse
+value = urllib.parse.unquote(os.environ.get("QUERY_STRING", "")) or "public, max-age=600"
+sys.stdout.write("Content-Type: text/plain\\r\\nCache-Control: %s\\r\\n\\r\\ncacheable\\n" % value)
+"""
+
+# LogLevel that makes the module log one "request work:" line per request it decides (check_authn).
+TRACE_WORK = "LogLevel info auth_idtoken:trace1"
+WORK_LINE = re.compile(r"request work: (\d+) cookie lookups, (\d+) sealed opens, (\d+) store calls")
+
+
+class Work:
+    """One 'request work:' trace line: cookie lookups (searches of the parsed Cookie header), sealed
+    opens (AES-GCM open attempts of session/state values) and store calls (socache get/put/add/remove)."""
+
+    def __init__(self, lookups, opens, store_calls, line=""):
+        self.lookups, self.opens, self.store_calls, self.line = lookups, opens, store_calls, line
+
+    def __repr__(self):
+        return "Work(lookups=%d, opens=%d, store_calls=%d)" % (self.lookups, self.opens, self.store_calls)
+
+
+def work_lines(apache, offset: int) -> list:
+    """The Work of every 'request work:' line `apache` logged since `offset`, in order."""
+    found = []
+    for line in apache.log_since(offset).splitlines():
+        m = WORK_LINE.search(line)
+        if m:
+            found.append(Work(int(m.group(1)), int(m.group(2)), int(m.group(3)), line))
+    return found
+
+
+def wait_work(apache, offset: int, count=1, timeout=5.0) -> list:
+    """The 'request work:' lines since `offset`, once there are at least `count` (needs TRACE_WORK).
+    Fails when they do not come: the module does not count its work (not built with it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = work_lines(apache, offset)
+        if len(found) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(found) >= count, "expected %d 'request work:' trace line(s) with LogLevel auth_idtoken:trace1, " \
+        "found %d; module lines logged:\n%s" % (count, len(found),
+                                                "\n".join(module_log_lines(apache.log_since(offset))[-10:]))
+    return found
+
+
+def raw_get(apache, path, cookie=None, headers=(), timeout=30) -> RawResponse:
+    """GET `path` as a browser navigation (Accept: text/html) with this exact Cookie header, on a new
+    connection closed after the answer."""
+    lines = ["GET %s HTTP/1.1" % path, "Host: localhost:%d" % apache.port, "Connection: close",
+             "Accept: text/html"]
+    if cookie is not None:
+        lines.append("Cookie: %s" % cookie)
+    lines += ["%s: %s" % kv for kv in headers]
+    r = raw_request(apache.port, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), timeout=timeout)
+    assert r.status is not None, "no answer at all (a child killed while serving?): %r" % r.raw[:300]
+    return r
+
+
+def vm_peak_kib(pid: int) -> int:
+    """A process's VmPeak (the most virtual memory it ever had mapped), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmPeak:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmPeak in /proc/%d/status" % pid)
+
+
+class DelayProxy:
+    """A TCP proxy on 127.0.0.1 that holds every chunk a client sends for `delay` seconds before passing
+    it on (in order); answers come back at once. Put between httpd and Redis, each store call takes a
+    round trip of at least `delay`: a race between two requests' store calls (a refresh's get and put
+    around a logout's remove) gets a window wide enough to hit on purpose."""
+
+    def __init__(self, target_port, delay, target_host="127.0.0.1"):
+        import threading
+        self.target, self.delay = (target_host, target_port), delay
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        self._threading = threading
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target, timeout=10)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for src, dst, delay in ((client, server, self.delay), (server, client, 0)):
+                self._threading.Thread(target=self._pipe, args=(src, dst, delay), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst, delay):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if delay:
+                    time.sleep(delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closed = True
+        self.sock.close()

@@ -184,7 +184,8 @@ def compact_jws(header: dict, claims: dict, alg: str, key, unsigned: bool = Fals
 # The provider's state
 # ---------------------------------------------------------------------------------------------------
 
-DEFAULT_CONFIG = {"alg": "RS256", "misbehave": None, "extra_claims": {}, "username": None}
+DEFAULT_CONFIG = {"alg": "RS256", "misbehave": None, "extra_claims": {}, "username": None,
+                  "discovery_overrides": {}}
 
 
 class Provider:
@@ -222,7 +223,9 @@ class Provider:
             self.stats[what] += 1
 
     def discovery(self) -> dict:
-        return {
+        """The discovery document, with the test config's `discovery_overrides` merged over it (a member
+        set to null is removed): a provider that publishes, say, a plain-http jwks_uri."""
+        document = {
             "issuer": self.issuer,
             "authorization_endpoint": self.issuer + "/authorize",
             "jwks_uri": self.issuer + "/jwks",
@@ -238,6 +241,14 @@ class Provider:
                                  "email_verified", "name", "groups"],
             "grant_types_supported": ["implicit"],
         }
+        with self.lock:
+            overrides = copy.deepcopy(self.config.get("discovery_overrides") or {})
+        for name, value in overrides.items():
+            if value is None:
+                document.pop(name, None)
+            else:
+                document[name] = value
+        return document
 
     def default_claims(self, username: str, nonce) -> dict:
         now = int(time.time())
@@ -706,6 +717,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError("unknown misbehave %r" % config["misbehave"])
             if not isinstance(config["extra_claims"] or {}, dict):
                 raise ValueError("extra_claims must be an object")
+            if not isinstance(config["discovery_overrides"] or {}, dict):
+                raise ValueError("discovery_overrides must be an object")
             with p.lock:
                 p.config = config
             return self.send_json(200, config)
