@@ -66,12 +66,14 @@ BAD_VALUES = [
     (in_location("IDTokenAuthRequestParams redirect_uri=https://evil.example/"), "IDTokenAuthRequestParams"),
     (in_location("IDTokenAuthRequestParams prompt"), "IDTokenAuthRequestParams"),
     (in_location("IDTokenAuthRequestParams max_age=soon"), "IDTokenAuthRequestParams"),
+    (in_location("IDTokenAuthRequestFromQuery prompt"), "IDTokenAuthRequestFromQuery"),
     # Per-directory directives outside a <Location>/<Directory>: Apache's own message.
     ("IDTokenUnauthAction pass", "IDTokenUnauthAction not allowed here"),
     ("IDTokenPassClaimsAs headers", "IDTokenPassClaimsAs not allowed here"),
     ("IDTokenClaimEncoding base64url", "IDTokenClaimEncoding not allowed here"),
     ("IDTokenPassIDToken payload", "IDTokenPassIDToken not allowed here"),
     ("IDTokenAuthRequestParams prompt=login", "IDTokenAuthRequestParams not allowed here"),
+    ("IDTokenAuthRequestFromQuery login_hint", "IDTokenAuthRequestFromQuery not allowed here"),
     # Require idtoken-claim: read by the module when Apache reads the line.
     (in_location("Require idtoken-claim groups"), "idtoken-claim"),
     (in_location('Require idtoken-claim "email~("'), "idtoken-claim"),

@@ -210,3 +210,18 @@ def test_spoofed_underscore_headers_are_stripped_too(apache_factory, provider):
     assert r.status_code == 200
     assert r.headers["X-Control"] == "[kept]"  # the echo works
     assert r.headers["X-Seen"] == "[][][][]", r.headers["X-Seen"]
+
+
+def test_a_portal_links_login_hint_reaches_the_provider(apache_factory, provider):
+    """IDTokenAuthRequestFromQuery: `?login_hint=` and `?domain_hint=` of the request that starts the login
+    go on to the authorization request; a `prompt` in the same query does not."""
+    a = apache_factory(provider.discovery_url, extra="\n".join([
+        "<Location /protected/hinted>", "  IDTokenAuthRequestFromQuery login_hint domain_hint", "</Location>"]))
+    login = Login(Browser(), a, path="/protected/hinted/x?login_hint=bob%40example.org&domain_hint=example.org&prompt=none")
+    login.start()
+    assert login.params["login_hint"] == "bob@example.org"
+    assert login.params["domain_hint"] == "example.org"
+    assert "prompt" not in login.params
+    # Elsewhere the query is not read.
+    other = Login(Browser(), a, path="/protected/env?login_hint=bob%40example.org").start()
+    assert "login_hint" not in other.params

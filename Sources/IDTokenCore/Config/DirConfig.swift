@@ -31,6 +31,12 @@ package struct DirConfig: Sendable, Equatable {
     var claimEncoding: ClaimEncoding?
     var passIDToken: PassIDToken?
     var authRequestParameters: [(String, String)]?
+    /// Names of the starting request's query parameters passed on to the provider (portal links).
+    var authRequestFromQuery: [String]?
+
+    /// What IDTokenAuthRequestFromQuery may name: hints only, never anything that changes what the
+    /// login proves (prompt, max_age, acr_values stay the admin's).
+    static let passableFromQuery: Set<String> = ["login_hint", "domain_hint"]
 
     package init() {}
 
@@ -41,17 +47,20 @@ package struct DirConfig: Sendable, Equatable {
         var claimEncoding: ClaimEncoding
         var passIDToken: PassIDToken
         var authRequestParameters: [String]
+        var authRequestFromQuery: [String]
     }
 
     var effective: Effective {
         Effective(unauthAction: unauthAction ?? .auth, passClaimsAs: passClaimsAs ?? .both, claimEncoding: claimEncoding ?? .none,
-                  passIDToken: passIDToken ?? .off, authRequestParameters: (authRequestParameters ?? []).map { $0.0 + "=" + $0.1 })
+                  passIDToken: passIDToken ?? .off, authRequestParameters: (authRequestParameters ?? []).map { $0.0 + "=" + $0.1 },
+                  authRequestFromQuery: authRequestFromQuery ?? [])
     }
 
     package static func == (a: DirConfig, b: DirConfig) -> Bool {
         a.unauthAction == b.unauthAction && a.passClaimsAs == b.passClaimsAs && a.claimEncoding == b.claimEncoding
             && a.passIDToken == b.passIDToken
             && (a.authRequestParameters ?? []).elementsEqual(b.authRequestParameters ?? []) { $0 == $1 }
+            && a.authRequestFromQuery == b.authRequestFromQuery
     }
 
     /// Parameters the module itself sets: an admin's extra parameter must not replace them.
@@ -79,6 +88,7 @@ package struct DirConfig: Sendable, Equatable {
             result.claimEncoding = b.claimEncoding ?? result.claimEncoding
             result.passIDToken = b.passIDToken ?? result.passIDToken
             result.authRequestParameters = b.authRequestParameters ?? result.authRequestParameters
+            result.authRequestFromQuery = b.authRequestFromQuery ?? result.authRequestFromQuery
         }
         return result
     }

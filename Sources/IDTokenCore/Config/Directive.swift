@@ -42,6 +42,7 @@ package enum Directive: String, CaseIterable, Sendable {
     case claimEncoding = "IDTokenClaimEncoding"
     case passIDToken = "IDTokenPassIDToken"
     case authRequestParams = "IDTokenAuthRequestParams"
+    case authRequestFromQuery = "IDTokenAuthRequestFromQuery"
 
     /// A directive's value, parsed: what it does to the settings of its scope. Parsing is the check: a
     /// value that parses is valid, and what it parsed to is what the site runs with (no second reading).
@@ -92,6 +93,10 @@ package enum Directive: String, CaseIterable, Sendable {
             guard let u = URLParts(value), [u.origin, u.origin + "/"].contains(value.lowercased()) else {
                 throw fail("must be an origin such as https://app.example.org (scheme, host and optional port, no path)")
             }
+        case .authRequestFromQuery:
+            guard DirConfig.passableFromQuery.contains(value) else {
+                throw fail("'\(Masking.printable(value))' cannot be passed on; one of \(DirConfig.passableFromQuery.sorted().joined(separator: ", "))")
+            }
         case .authRequestParams:
             guard let eq = value.firstIndex(of: "="), eq != value.startIndex else {
                 throw fail("takes name=value pairs such as prompt=login (got '\(Masking.printable(value))')")
@@ -123,6 +128,7 @@ package enum Directive: String, CaseIterable, Sendable {
                 return (String(word[..<eq]), FormEncoding.decodeComponent(raw.utf8) ?? String(raw))
             }
             return .dir { $0.authRequestParameters = pairs }
+        case .authRequestFromQuery: return .dir { $0.authRequestFromQuery = words }
         default: return .site { _ in }  // every list directive is above
         }
     }
@@ -262,7 +268,8 @@ package enum Directive: String, CaseIterable, Sendable {
         case .passIDToken:
             guard let v = DirConfig.PassIDToken(rawValue: value.lowercased()) else { throw fail("must be off, payload or serialized") }
             return .dir { $0.passIDToken = v }
-        case .scope, .signatureAlgorithms, .trustedAudiences, .claimsKeep, .claimsDrop, .logoutRedirectAllowed, .authRequestParams:
+        case .scope, .signatureAlgorithms, .trustedAudiences, .claimsKeep, .claimsDrop, .logoutRedirectAllowed, .authRequestParams,
+             .authRequestFromQuery:
             return list([value])  // lists are parsed by `parse`; reached only if a list's spec changed
         }
     }

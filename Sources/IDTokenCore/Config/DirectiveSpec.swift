@@ -148,6 +148,10 @@ extension Directive {
             return .init(.list, .directory, syntax: "name=value [name=value] ...",
                          "Extra parameters of the login request, also required of existing sessions (max_age, acr_values, prompt=login)",
                          default: "none")
+        case .authRequestFromQuery:
+            return .init(.list, .directory, syntax: "name [name] ...",
+                         "Parameters of the login request taken from the query of the request that starts it (login_hint, domain_hint)",
+                         default: "none")
         }
     }
 }

@@ -34,7 +34,9 @@ enum LoginStart {
         }
         // Only the path and query are kept, so the redirect after login cannot leave this site.
         let returnTo = request.target.hasPrefix("/") && !request.target.hasPrefix("//") ? request.target : "/"
-        let extra = request.dir.authRequestParameters ?? []
+        // A hint from the request replaces the location's own of that name.
+        let hints = hints(request)
+        let extra = (request.dir.authRequestParameters ?? []).filter { p in !hints.contains { $0.0 == p.0 } } + hints
         let maxAge = extra.last { $0.0 == "max_age" }.flatMap { Int64($0.1) } ?? config.maxAge
         let rules = LocationRules(request.dir)
         let login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, acrValues: rules.acrValues,
@@ -54,6 +56,18 @@ enum LoginStart {
         let log: Decision.LogLine = stepUp.map { .init(level: .info, message: "\($0): login started for \(Masking.printable(returnTo))") }
             ?? .init(level: .debug, message: "no session: login started for \(Masking.printable(returnTo))")
         return .redirect(.init(status: 302, location: auth.url, setCookies: cookies.map(\.headerValue), log: log))
+    }
+
+    /// The hints the location lets a portal link pass on (`?login_hint=...`): the first of each, short and
+    /// printable, else left out. They only prefill the provider's page; what the login proves is unchanged.
+    static func hints(_ request: AuthRequest) -> [(String, String)] {
+        guard let names = request.dir.authRequestFromQuery, !names.isEmpty, let query = request.query,
+              let pairs = FormEncoding.parse(query.utf8) else { return [] }
+        return names.compactMap { name in
+            guard let value = pairs.first(where: { $0.0 == name })?.1, !value.isEmpty, value.utf8.count <= 256,
+                  value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else { return nil }
+            return (name, value)
+        }
     }
 
     /// The state cookie must come back on the provider's cross-site POST: SameSite=None, which
