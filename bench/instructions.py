@@ -57,19 +57,43 @@ class CallgrindApache(BenchApache):
         self.conf.write_text("\n".join(lines) + "\n")
 
     def start(self):
+        """As www-data from the start: so everything it reads must be readable by www-data, wherever the
+        checkout lies (a clone under /root, 0700): the module and its library come from
+        run.private_module() (a folder of their own under /tmp), the rest is in this server's folder."""
         self._check_module_built()
         self.out = self.folder / "callgrind.out"
+        self.valgrind_log = self.folder / "valgrind.log"
         as_www_data = []
         if os.geteuid() == 0:
             subprocess.run(["chown", "-R", "www-data:www-data", str(self.folder)], check=True)
             as_www_data = ["setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups"]
-        self.proc = subprocess.Popen(
-            [*as_www_data, "valgrind", "--tool=callgrind", "--toggle-collect=ap_process_connection",
-             "--callgrind-out-file=%s" % self.out, "/usr/sbin/apache2", "-X", "-f", str(self.conf)],
-            stdout=subprocess.DEVNULL, stderr=open(self.folder / "valgrind.log", "wb"), stdin=subprocess.DEVNULL)
+        with open(self.valgrind_log, "wb") as err:
+            self.proc = subprocess.Popen(
+                [*as_www_data, "valgrind", "--tool=callgrind", "--toggle-collect=ap_process_connection",
+                 "--callgrind-out-file=%s" % self.out, "/usr/sbin/apache2", "-X", "-f", str(self.conf)],
+                stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
         self.pid = self.proc.pid
-        wait_for(self._answers, 180, "httpd under valgrind to answer")
+        try:
+            wait_for(self._answers, 180, "httpd under valgrind to answer")
+        except Exception as e:
+            self.stop()
+            raise RuntimeError("%s: %s\n%s" % (self.kind, e, self.logs())) from e
         return self
+
+    def logs(self, limit=2500):
+        """The ends of the error log and of valgrind's log, for a server that died or misbehaved."""
+        out = []
+        for name, path in (("error log", self.log_file), ("valgrind log", getattr(self, "valgrind_log", None))):
+            try:
+                text = path.read_text(errors="replace") if path else ""
+            except FileNotFoundError:
+                text = "(not written)"
+            except OSError as e:
+                text = "(unreadable: %s)" % e
+            out.append("--- %s %s (last %d characters):\n%s" % (name, path, limit, text[-limit:] or "(empty)"))
+        if getattr(self, "proc", None) is not None and self.proc.poll() is not None:
+            out.append("--- exit status of valgrind/httpd: %s" % self.proc.returncode)
+        return "\n".join(out)
 
     def stop(self):
         """SIGTERM: httpd -X exits and callgrind writes its totals."""
@@ -85,7 +109,7 @@ class CallgrindApache(BenchApache):
     def instructions(self):
         m = TOTALS.search(self.out.read_text(errors="replace")) if self.out.exists() else None
         if not m:
-            raise RuntimeError("no callgrind totals in %s" % self.out)
+            raise RuntimeError("%s: no callgrind totals in %s\n%s" % (self.kind, self.out, self.logs()))
         return int(m.group(1))
 
 
@@ -127,16 +151,16 @@ def logins(inst, minter, alg, n):
 def one_run(kind, provider, minter, requests, logins_alg=None, n_logins=0, module=None):
     """One httpd under callgrind: a login (unless plain), 100 warm-up requests, `requests` protected
     requests, n_logins logins with logins_alg. Returns (instructions, failures, callgrind file)."""
-    inst = CallgrindApache(kind, provider)
-    if module:
-        inst.module = module
-    inst.write_config()
+    inst = CallgrindApache(kind, provider, module=module)
     inst.start()
     try:
         cookies = real_login(inst)[0] if kind != "plain" else [FillerCookie(SMALL_SESSION)]
         bad = protected_requests(inst, cookies, 100 + requests)
         if n_logins:
             bad += logins(inst, minter, logins_alg, n_logins)
+        if inst.proc.poll() is not None:
+            raise RuntimeError("%s: httpd under valgrind exited (%s) before it was stopped\n%s" % (
+                kind, inst.proc.returncode, inst.logs()))
         inst.stop()
         # Run 2's is kept for callgrind_annotate.
         kept = Path("/tmp/mod_auth_idtoken-callgrind-%s%s.out" % (kind, "-login-" + logins_alg if n_logins else ""))
@@ -165,16 +189,15 @@ def measure(args):
     """Every configuration's three kinds of run: {config: {"request", "login RS256", ..., "bad"}}."""
     provider = Provider("--test-controls", "--auto-login", client_id=run.CLIENT_ID)
     minter = Minter(provider)
-    module = None
+    # The module finds its library beside itself ($ORIGIN): both are copied into a folder of their own
+    # under this run's /tmp folder, which www-data (httpd under valgrind) can read wherever the
+    # checkout lies.
+    library = None
     if args.symbols:
-        # The module finds its library beside itself ($ORIGIN): both go into a folder of their own.
-        folder = Path(tempfile.mkdtemp(prefix="module-"))
-        folder.chmod(0o755)
-        shutil.copy(run.MODULE, folder / run.MODULE.name)
         # Function names only: valgrind 3.19 gives up on the DWARF of today's Swift compiler.
-        subprocess.run(["strip", "--strip-debug", "-o", str(folder / "libIDToken.so"),
-                        str(run.REPO / ".build" / "release" / "libIDToken.so")], check=True)
-        module = folder / run.MODULE.name
+        library = Path(tempfile.mkdtemp(prefix="symbols-")) / "libIDToken.so"
+        subprocess.run(["strip", "--strip-debug", "-o", str(library), str(run.UNSTRIPPED_LIBRARY)], check=True)
+    module = run.private_module(library)
     results = {}
     try:
         for kind in args.configs:

@@ -41,6 +41,8 @@ sys.path.insert(0, str(REPO / "Tests" / "e2e"))
 from harness import (APACHE_MODULES, MODULE, Apache, Browser, Provider, SetCookie, server_preamble,  # noqa: E402
                      builtin_modules, cache_mode, pid_alive, set_cookies)
 
+LIBRARY = MODULE.parent / "libIDToken.so"
+UNSTRIPPED_LIBRARY = REPO / ".build" / "release" / "libIDToken.so"
 WRK_SCRIPT = BENCH / "wrk_report.lua"
 SETUP = BENCH / "setup.sh"
 OPENIDC_SO = APACHE_MODULES / "mod_auth_openidc.so"
@@ -115,12 +117,13 @@ class BenchApache(Apache):
     configuration: no access log, LogLevel warn, the MPM settings above, and only the modules the
     configuration needs (the plain and mod_auth_openidc instances do not load mod_auth_idtoken)."""
 
-    def __init__(self, kind, provider):
+    def __init__(self, kind, provider, module=None):
         self.kind = kind
         self.family = kind.split("-")[0]
         self.passphrase = secrets.token_urlsafe(32)
         self.callback_path = {"idtoken": "/protected/callback", "openidc": "/protected/redirect_uri"}.get(self.family)
-        super().__init__(provider.discovery_url, client_id=CLIENT_ID, write_key=self.family == "idtoken")
+        super().__init__(provider.discovery_url, client_id=CLIENT_ID, write_key=self.family == "idtoken",
+                         module=module)
         protected = self.folder / "htdocs" / "protected"
         protected.mkdir(mode=0o755)
         body = ("<html><body><pre>" + "x" * RESOURCE_SIZE)[:RESOURCE_SIZE - len("</pre></body></html>\n")]
@@ -133,7 +136,7 @@ class BenchApache(Apache):
         if self.kind == "plain":
             return "# plain: no authentication; /protected is an ordinary folder"
         if self.family == "idtoken":
-            lines = ["LoadModule auth_idtoken_module %s" % getattr(self, "module", MODULE), self.module_directives()]
+            lines = ["LoadModule auth_idtoken_module %s" % self.module, self.module_directives()]
             if self.kind == "idtoken-cache":
                 lines.append(cache_mode())  # IDTokenSessionStore cache, default shmcb IDTokenCache
             lines += ["<Location /protected>", "  AuthType IDToken", "  Require valid-user", "</Location>"]
@@ -529,6 +532,36 @@ def stop_instance(inst):
             pass
 
 
+def private_module(library=None):
+    """build/mod_auth_idtoken.so and its library (`library` instead of build/libIDToken.so, e.g. an
+    unstripped copy) copied into a new folder of their own, readable by everyone; returns the module's
+    path. Inside in_own_tmp the folder lies in the run's own /tmp folder and goes with it.
+
+    Two reasons. The checkout may lie where www-data cannot enter (a clone under /root, mode 0700):
+    an httpd started as www-data (instructions.py, under valgrind) could not load the module from
+    there. And a rebuild of build/ during a run must not change what the servers load: a graceful
+    restart would pair a new module with the old library, which can never be unloaded (-z nodelete,
+    docs/internals.md). The two files are taken from one build: copied again if either changed meanwhile."""
+    if not MODULE.exists() or not LIBRARY.exists():
+        raise RuntimeError("%s or %s does not exist: build the module first (make)" % (MODULE, LIBRARY))
+    folder = Path(tempfile.mkdtemp(prefix="module-"))
+    folder.chmod(0o755)
+    sources = [(Path(library) if library else LIBRARY, LIBRARY.name), (MODULE, MODULE.name)]
+
+    def identity():
+        return [(os.stat(src).st_ino, os.stat(src).st_mtime_ns) for src, _ in sources]
+
+    for _ in range(5):
+        before = identity()
+        for src, name in sources:
+            shutil.copyfile(src, folder / name)
+            (folder / name).chmod(0o755)
+        if identity() == before:
+            return folder / MODULE.name
+        time.sleep(2)  # build/ is being replaced: let the build finish
+    raise RuntimeError("%s kept changing while it was copied: is a build running?" % MODULE.parent)
+
+
 def in_own_tmp(prefix, work, *args):
     """work(*args) with a folder of its own under /tmp for the provider's and the servers' folders, so
     that nothing that tidies /tmp/e2e-* (the e2e suite's prefix) removes them under a running server.
@@ -556,11 +589,12 @@ def _run(args):
                                                           "leak_requests", "fat_groups", "quick")},
                "configs": CONFIGS, "rounds": [], "memory": {}, "cookie_bytes": {}, "problems": {},
                "login_failures": {}, "fat_login_failures": {}}
+    module = private_module()
     provider = Provider("--test-controls", "--auto-login", client_id=CLIENT_ID)
     instances = {}
     try:
         for kind in CONFIGS:
-            inst = BenchApache(kind, provider)
+            inst = BenchApache(kind, provider, module=module)
             instances[kind] = inst
             inst.start()
             log("%-15s pid %d on port %d (%s)" % (kind, inst.pid, inst.port, inst.folder))

@@ -75,10 +75,11 @@ def _soak(args):
                                                          "login_batch", "login_clients", "threads",
                                                          "connections", "quick")},
               "samples": [], "wrk": [], "login_failures": [], "problems": []}
+    module = run.private_module()  # where www-data can read it, and safe from a rebuild of build/
     provider = Provider("--test-controls", "--auto-login", client_id=CLIENT_ID)
     inst = None
     try:
-        inst = BenchApache(args.kind, provider)
+        inst = BenchApache(args.kind, provider, module=module)
         inst.start()
         log("%s: pid %d on port %d (%s)" % (args.kind, inst.pid, inst.port, inst.folder))
         time.sleep(0.5)

@@ -16,7 +16,10 @@ def test_instructions_tiny_run():
     p = subprocess.run([sys.executable, str(BENCH / "instructions.py"), "plain", "idtoken-cookie",
                         "--requests", "20", "--logins", "2"],
                        capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
-    assert p.returncode == 0, "instructions.py failed (%d):\n%s\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:])
+    # Shown by pytest when the test fails: a server that died has its error log and valgrind's log there.
+    print(p.stdout)
+    print(p.stderr, file=sys.stderr)
+    assert p.returncode == 0, "instructions.py failed (%d):\n%s\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-6000:])
     rows = {line.split()[0]: line.split()[1:] for line in p.stdout.splitlines() if re.match(r"^(plain|idtoken-cookie) ", line)}
     assert set(rows) == {"plain", "idtoken-cookie"}, p.stdout
     number = re.compile(r"^[+]?[\d,]+$")
