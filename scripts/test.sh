@@ -27,6 +27,8 @@ echo "== benchmark harness smoke run (one short round; no timing is asserted)"
 python3 -m pytest bench/test_bench_smoke.py bench/test_instructions_smoke.py -q -p no:cacheprovider || failed+=(bench)
 echo "== soak harness smoke run (2x10^4 requests, 200 logins; no timing is asserted)"
 python3 -m pytest bench/test_soak_smoke.py -q -p no:cacheprovider || failed+=(soak)
+echo "== stop/start stress smoke run (four cycles per MPM under load; httpd's own stop race is reported, not failed)"
+python3 -m pytest bench/test_stopstart_smoke.py -q -p no:cacheprovider || failed+=(stopstart)
 if [ ${#failed[@]} -gt 0 ]; then
   echo "tests failed: ${failed[*]}" >&2
   exit 1
