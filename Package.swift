@@ -19,11 +19,14 @@ let package = Package(
         .target(name: "CShim", path: "CShim"),
         // libcurl's variadic setopt cannot be called from Swift: a few fixed-signature wrappers.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        // zlib for the session payload (its init functions are macros): one-call deflate and inflate.
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         // The whole logic: provider metadata and keys, token validation, sessions, request decisions.
         .target(
             name: "IDTokenCore",
             dependencies: [
                 "CCurl",
+                "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]

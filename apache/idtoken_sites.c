@@ -219,6 +219,7 @@ int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
         site.settings_count = (size_t)conf->settings->nelts;
         site.protected_paths = (const char *const *)paths->elts;
         site.protected_paths_count = (size_t)paths->nelts;
+        site.limit_request_field_size = vs->limit_req_fieldsize;
 
         handle = idt_site_register(&site, &error, &warning);
         if (warning) {

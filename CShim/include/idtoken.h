@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 7
+#define IDT_ABI_VERSION 8
 
 int32_t idt_abi_version(void);
 
@@ -61,6 +61,8 @@ typedef struct {
      * check that the redirect URI lies inside one of them. */
     const char *const *protected_paths;
     size_t protected_paths_count;
+    /* The vhost's LimitRequestFieldSize: the session's cookies must fit one Cookie header line. */
+    int32_t limit_request_field_size;
 } idt_site_config;
 
 /* Forgets every registered site and directory block. Called in pre_config, at the start of each

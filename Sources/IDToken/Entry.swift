@@ -94,7 +94,8 @@ public func idt_site_register(_ config: UnsafePointer<idt_site_config>?,
         defaultScheme: CExport.optionalString(c.default_scheme) ?? "http",
         defaultHost: CExport.optionalString(c.default_host) ?? "localhost",
         settings: CExport.settings(c.settings, c.settings_count),
-        protectedPaths: protectedPaths)
+        protectedPaths: protectedPaths,
+        limitRequestFieldSize: c.limit_request_field_size > 0 ? Int(c.limit_request_field_size) : 8190)
     do {
         let (site, warnings) = try SiteConfig.make(input)
         if !warnings.isEmpty { warning?.pointee = CExport.string(warnings.joined(separator: "; ")) }

@@ -35,27 +35,98 @@ extension OpenedSessions {
         return (jar, token)
     }
 
-    static let fatClaims: [String: JSONValue] = [
-        "groups": .array((0..<400).map { .string("group-number-\($0)") }),
-    ]
+    /// 400 group IDs as Entra ID sends them: random, so they compress to about half.
+    static let fatClaims: [String: JSONValue] = {
+        var rng = SeededRandom(state: 7)
+        return ["groups": .array((0..<400).map { i in
+            .string(String(rng.next(), radix: 16) + "-" + String(rng.next() >> 20, radix: 16) + "-\(i)")
+        })]
+    }()
+
+    static let lastGroup: String = {
+        guard case .array(let groups) = fatClaims["groups"], case .string(let last) = groups.last else { return "" }
+        return last
+    }()
 
     @Test mutating func fatSessionIsChunkedAndReassembled() throws {
-        let site = Site.fixture()
+        let site = Site.fixture { $0.limitRequestFieldSize = 65536 }
         let (jar, _) = try login(site, claims: Self.fatClaims)
         let chunks = jar.cookies.keys.filter { $0.hasPrefix("idtoken_session_") }
         #expect(chunks.count >= 3)
         #expect(jar.cookies["idtoken_session"] == "chunks-\(chunks.count)")
         let pass = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: now + 1, rng: &rng).passed)
-        #expect(pass.env.contains { $0.0 == "IDTOKEN_CLAIM_groups" && $0.1.hasSuffix("group-number-399") })
+        #expect(pass.env.contains { $0.0 == "IDTOKEN_CLAIM_groups" && $0.1.hasSuffix(Self.lastGroup) })
+    }
+
+    @Test mutating func aSessionTooBigForTheRequestHeaderGoesToTheSharedStore() throws {
+        let site = Site.fixture()
+        let store = MemoryStore()
+        let (jar, _) = try login(site, claims: Self.fatClaims, store: store)
+        let id = try #require(jar.cookies["idtoken_session"])
+        #expect(LoginState.isRandomToken(id[...]))
+        #expect(!jar.cookies.keys.contains { $0.hasPrefix("idtoken_session_") })
+        let pass = try #require(RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 1, rng: &rng).passed)
+        #expect(pass.env.contains { $0.0 == "IDTOKEN_CLAIM_groups" && $0.1.hasSuffix(Self.lastGroup) })
+        // Another server with the same key but without the store cannot read it: it lives in the store.
+        #expect(RequestDecider.decide(get("/app/", jar, store: MemoryStore()), site: site, now: now + 1, rng: &rng).passed == nil)
+    }
+
+    @Test mutating func aSessionTooBigWithoutASharedStoreFailsTheLoginWithTheRemedy() throws {
+        let site = Site.fixture()
+        var jar = CookieJar()
+        let start = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: now, rng: &rng).redirect)
+        jar.apply(start.setCookies)
+        let q = queryItems(start.location)
+        var f = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "")
+        for (k, v) in Self.fatClaims { f.claims[k] = v }
+        let body = "state=\(q["state"] ?? "")&id_token=\(f.signed())"
+        let post = AuthRequest(method: "POST", scheme: "http", host: "localhost:8080", target: "/app/callback", cookie: jar.header,
+                               contentType: "application/x-www-form-urlencoded", body: Array(body.utf8))
+        let refused = try #require(RequestDecider.decide(post, site: site, now: now, rng: &rng).response)
+        #expect(refused.status == 500)
+        #expect(!refused.setCookies.contains { $0.hasPrefix("idtoken_session") })
+        #expect(refused.log?.message.contains("LimitRequestFieldSize") == true)
+        #expect(refused.log?.message.contains("IDTokenSessionStore cache") == true)
+    }
+
+    @Test mutating func theBudgetCountsTheBrowsersOtherCookies() throws {
+        // Alone, the 4 KB-claims session fits; beside 5 KB of the application's cookies it would make the
+        // Cookie header too long, so it goes to the store.
+        let site = Site.fixture()
+        let store = MemoryStore()
+        let claims: [String: JSONValue] = ["groups": Self.fatClaims["groups"].map { v -> JSONValue in
+            guard case .array(let a) = v else { return v }
+            return .array(Array(a.prefix(100)))
+        } ?? .null]
+        let (alone, _) = try login(site, claims: claims, store: store)
+        #expect(alone.cookies["idtoken_session"].map { !LoginState.isRandomToken($0[...]) } == true)
+        var crowded = CookieJar()
+        crowded.cookies["app_prefs"] = String(repeating: "p", count: 5000)
+        var jar = crowded
+        let start = try #require(RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now, rng: &rng).redirect)
+        jar.apply(start.setCookies)
+        let q = queryItems(start.location)
+        var f = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "")
+        for (k, v) in claims { f.claims[k] = v }
+        let body = "state=\(q["state"] ?? "")&id_token=\(f.signed())"
+        let post = AuthRequest(method: "POST", scheme: "http", host: "localhost:8080", target: "/app/callback", cookie: jar.header,
+                               contentType: "application/x-www-form-urlencoded", body: Array(body.utf8), store: store)
+        let done = try #require(RequestDecider.decide(post, site: site, now: now, rng: &rng).redirect)
+        jar.apply(done.setCookies)
+        #expect(jar.cookies["idtoken_session"].map { LoginState.isRandomToken($0[...]) } == true)
     }
 
     @Test func everyChunkFitsInABrowserCookie() throws {
-        let site = Site.fixture()
+        let site = Site.fixture { $0.limitRequestFieldSize = 65536 }
+        var rng = SeededRandom(state: 5)
+        let noise = (0..<700).map { _ in String(rng.next(), radix: 36) }.joined()
         let session = Session(subject: "alice", issuer: "https://op", createdAt: now, expiresAt: now + 3600,
-                              idToken: String(repeating: "t", count: 3000),
-                              claims: [.init("groups", String(repeating: "x", count: 10_000))])
+                              claims: [.init("groups", noise), .init("sub", "alice")])
         let request = get("/app/", CookieJar())
-        let headers = try #require(SessionJar(site: site, request: request).save(session, now: now))
+        guard case .stored(let headers, false) = SessionJar(site: site, request: request).save(session, now: now) else {
+            Issue.record("not stored in cookies")
+            return
+        }
         #expect(headers.count >= 4)
         for h in headers { #expect(h.utf8.count <= 4000) }
         var jar = CookieJar()
@@ -63,8 +134,11 @@ extension OpenedSessions {
         let back = SessionJar(site: site, request: get("/app/", jar)).load(now: now)
         #expect(back?.session == session)
         // A later small session clears every leftover chunk.
-        let small = Session(subject: "alice", issuer: "https://op", createdAt: now, expiresAt: now + 3600, claims: [])
-        let again = try #require(SessionJar(site: site, request: get("/app/", jar)).save(small, now: now))
+        let small = Session(subject: "alice", issuer: "https://op", createdAt: now, expiresAt: now + 3600, claims: [.init("sub", "alice")])
+        guard case .stored(let again, _) = SessionJar(site: site, request: get("/app/", jar)).save(small, now: now) else {
+            Issue.record("not stored")
+            return
+        }
         jar.apply(again)
         #expect(!jar.cookies.keys.contains { $0.hasPrefix("idtoken_session_") })
         #expect(SessionJar(site: site, request: get("/app/", jar)).load(now: now)?.session == small)

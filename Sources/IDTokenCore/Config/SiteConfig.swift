@@ -50,6 +50,8 @@ package struct SiteConfig: Sendable {
     package var remoteUserPattern: String?
     /// The largest callback body read; a real form_post carries a token of a few KB.
     package var callbackBodyLimit = 64 * 1024
+    /// httpd's LimitRequestFieldSize: the longest Cookie header line the next request may carry.
+    package var limitRequestFieldSize = 8190
 
     package static let defaultScope = SiteSettings.standard.scope.joined(separator: " ")
 
@@ -81,9 +83,12 @@ package struct SiteConfig: Sendable {
         package var settings: [(String, String)]
         /// The vhost's sections with AuthType IDToken; nil when unknown (tests).
         package var protectedPaths: [String]?
+        /// httpd's LimitRequestFieldSize for the server (its default when unknown).
+        package var limitRequestFieldSize: Int
 
         package init(siteName: String, defaultScheme: String, defaultHost: String, settings: [(String, String)],
-                    protectedPaths: [String]? = nil) {
+                    protectedPaths: [String]? = nil, limitRequestFieldSize: Int = 8190) {
+            self.limitRequestFieldSize = limitRequestFieldSize
             self.siteName = siteName
             self.defaultScheme = defaultScheme
             self.defaultHost = defaultHost
@@ -118,6 +123,7 @@ package struct SiteConfig: Sendable {
         var config = SiteConfig(siteName: input.siteName, provider: source, clientID: clientID, redirectURI: redirectURI,
                                 scope: normalizedScope(settings.scope.joined(separator: " ")), keys: keys)
         config.allowedAlgorithms = settings.signatureAlgorithms
+        config.limitRequestFieldSize = input.limitRequestFieldSize
         config.clientSecret = settings.clientSecret.map { Array($0.utf8) }
         if let hmac = config.allowedAlgorithms.first(where: \.isHMAC) {
             guard let secret = config.clientSecret else {

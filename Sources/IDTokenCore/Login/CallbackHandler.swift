@@ -55,17 +55,21 @@ enum CallbackHandler {
                                                                keep: config.claimsKeep, drop: config.claimsDrop),
                                   authTime: validated.authTime, acr: validated.claims["acr"]?.stringValue,
                                   promptLogin: login.promptLogin, tokenExpiresAt: validated.expiresAt)
-            guard let cookies = SessionJar(site: site, request: request).save(session, now: now) else {
-                throw .sessionNotStored(bytes: session.encoded().count)
-            }
+            let jar = SessionJar(site: site, request: request)
+            let cookies: [String]
             var log = "login of '\(Masking.printable(validated.subject))' (\(validated.algorithm.rawValue), kid \(validated.keyID.map { Masking.printable($0) } ?? "none"))"
             var level = Decision.LogLine.Level.info
-            let size = cookies.reduce(0) { $0 + $1.utf8.count }
-            if size > 8000 {
-                // Browsers send all chunks in one Cookie header, and Apache refuses header lines over
-                // LimitRequestFieldSize (8190 bytes by default).
-                level = .warning
-                log += "; the session cookies total \(size) bytes: keep fewer claims (IDTokenClaimsKeep), set IDTokenLogoutIDTokenHint Off, use IDTokenSessionStore cache, or raise LimitRequestFieldSize"
+            switch jar.save(session, now: now) {
+            case .stored(let headers, let overflowed):
+                cookies = headers
+                if overflowed {
+                    log += "; the session is too big for cookies (IDTokenSessionStore cookie): kept in the shared store (IDTokenCache) under an ID instead"
+                    if site.firstOverflow() { level = .notice }
+                }
+            case .tooLarge(let bytes, let limit):
+                throw .sessionTooLarge(bytes: bytes, limit: limit)
+            case .failed:
+                throw .sessionNotStored(bytes: session.encoded(jar.profile)?.count ?? 0)
             }
             return .redirect(.init(status: 303, location: login.returnTo, setCookies: clearing + cookies,
                                    log: .init(level: level, message: log)))

@@ -20,6 +20,9 @@ enum LoginError: Error, Equatable {
     case replayed
     case storeFailed
     case sessionNotStored(bytes: Int)
+    /// The session's cookies would exceed what the browser or httpd carries, and no shared store can
+    /// take it instead.
+    case sessionTooLarge(bytes: Int, limit: Int)
     case logoutReturnRefused(String)
     case remoteUserClaimMissing(String)
     case invalidToken(TokenError)
@@ -32,6 +35,7 @@ enum LoginError: Error, Equatable {
         case .providerError, .invalidToken, .remoteUserClaimMissing: return 401
         case .provider(let e): return e.status
         case .storeFailed, .sessionNotStored: return 503
+        case .sessionTooLarge: return 500
         default: return 400
         }
     }
@@ -52,6 +56,8 @@ enum LoginError: Error, Equatable {
             return "invalid_request"
         case .storeFailed, .sessionNotStored:
             return "temporarily_unavailable"
+        case .sessionTooLarge:
+            return "server_error"
         case .invalidToken, .remoteUserClaimMissing:
             return "invalid_token"
         case .provider:
@@ -72,6 +78,8 @@ enum LoginError: Error, Equatable {
             return "The login cannot be completed right now. Please try again in a moment."
         case .provider:
             return "The identity provider cannot be reached right now. Please try again in a moment."
+        case .sessionTooLarge:
+            return "Your sign-in data is too large for this site's settings. The administrator can see why in the server log."
         case .logoutReturnRefused:
             return "This logout link leads somewhere this site does not send you."
         default:
@@ -104,6 +112,8 @@ enum LoginError: Error, Equatable {
         case .replayed: return "login response replayed: its nonce was already used for a login"
         case .storeFailed: return "the shared store (IDTokenCache) failed while marking the login response as used; refused (fail closed)"
         case .sessionNotStored(let bytes): return "the session (\(bytes) bytes sealed) could not be stored in the shared store (IDTokenCache): an entry over 64 KiB, a full or too small cache (shmcb: give it a size, e.g. IDTokenCache shmcb:idtoken(8388608)), or the store is down; keep fewer claims (IDTokenClaimsKeep) or set IDTokenLogoutIDTokenHint Off"
+        case .sessionTooLarge(let bytes, let limit):
+            return "the session needs \(bytes) bytes of cookies but the next request can carry \(limit) (LimitRequestFieldSize, less this browser's other cookies and 1 KiB kept for the application's): set IDTokenSessionStore cache, or give the server a shared store (IDTokenCache) that big sessions move to, keep fewer claims (IDTokenClaimsKeep), set IDTokenLogoutIDTokenHint Off, or raise LimitRequestFieldSize"
         case .invalidToken(let e): return "ID token refused: " + e.logDescription
         case .provider(let e): return e.logDescription
         }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A configured site with its provider cache: what a request is judged against. A class: every request
 /// takes one, and a reference costs one retain where a copy of the struct cost one per field.
 package final class Site: Sendable {
@@ -12,11 +14,25 @@ package final class Site: Sendable {
     let openedSessions = OpenedSessions()
     /// Where this site keeps sessions (IDTokenSessionStore), chosen once.
     let placement: any SessionPlacement
+    /// How this site's sessions are encoded and their claims rebuilt, made once.
+    let sessionProfile: SessionProfile
+
+    /// Whether a session of this site has already overflowed to the store in this child: said once at
+    /// notice level, then at info.
+    private let overflowed = Mutex(false)
+
+    func firstOverflow() -> Bool {
+        overflowed.withLock { seen in
+            defer { seen = true }
+            return !seen
+        }
+    }
 
     package init(config: SiteConfig, provider: ProviderCache, localStore: MemoryStore = MemoryStore()) {
         self.config = config
         self.provider = provider
         self.localStore = localStore
         placement = config.sessionStore.placement
+        sessionProfile = SessionProfile(config: config)
     }
 }

@@ -10,32 +10,36 @@ struct CachePlacement: SessionPlacement {
 
     func load(_ jar: SessionJar, now: Int64) -> SessionJar.Loaded? {
         for value in jar.sessionCookieValues() {
-            // Only what could be an ID this module issued reaches the store.
-            guard LoginState.isRandomToken(value), case .success(let stored) = jar.store.get(jar.storeKey(.session, String(value)), now: now),
-                  var opened = jar.open(String(decoding: stored, as: UTF8.self)) else { continue }
-            opened.id = String(value)
-            return opened
+            if let opened = load(id: value, jar, now: now) { return opened }
         }
         return nil
     }
 
-    func save(_ session: Session, id existing: String?, _ jar: SessionJar, now: Int64) -> [String]? {
-        guard let sealed = jar.seal(session) else { return nil }
+    /// The session stored under `value`; only what could be an ID this module issued reaches the store.
+    func load(id value: Substring, _ jar: SessionJar, now: Int64) -> SessionJar.Loaded? {
+        guard LoginState.isRandomToken(value), case .success(let stored) = jar.store.get(jar.storeKey(.session, String(value)), now: now),
+              var opened = jar.open(String(decoding: stored, as: UTF8.self)) else { return nil }
+        opened.id = String(value)
+        return opened
+    }
+
+    func save(_ session: Session, id existing: String?, _ jar: SessionJar, now: Int64) -> SessionJar.Saved {
+        guard let sealed = jar.seal(session) else { return .failed }
         var rng = SystemRandomNumberGenerator()
         let id = existing ?? LoginState.randomToken(using: &rng)
         let config = jar.config
         let until = config.sessionIdleTimeout > 0 ? min(session.expiresAt, now + config.sessionIdleTimeout) : session.expiresAt
-        guard jar.store.put(jar.storeKey(.session, id), Array(sealed.utf8), expiresAt: until, now: now) == .ok else { return nil }
-        if existing != nil { return [] }
+        guard jar.store.put(jar.storeKey(.session, id), Array(sealed.utf8), expiresAt: until, now: now) == .ok else { return .failed }
+        if existing != nil { return .stored([]) }
         index(session, id: id, until: until, jar, now: now)
-        return [jar.cookie(jar.cookieName, id).headerValue]
+        return .stored([jar.cookie(jar.cookieName, id).headerValue])
     }
 
     /// A logout may have removed the session between this request's load and this write, which would
     /// bring it back. So the tombstone that every removal leaves first is looked at after writing, and a
     /// session found ended is removed again: whatever the interleaving, the removal wins.
     func refresh(_ loaded: SessionJar.Loaded, _ jar: SessionJar, now: Int64) -> SessionJar.Refresh {
-        guard let id = loaded.id, let cookies = save(loaded.session, id: id, jar, now: now) else { return .failed }
+        guard let id = loaded.id, case .stored(let cookies, _) = save(loaded.session, id: id, jar, now: now) else { return .failed }
         if case .success = jar.store.get(jar.storeKey(.ended, id), now: now) {
             _ = jar.store.remove(jar.storeKey(.session, id))
             return .ended

@@ -74,38 +74,14 @@ struct Session: Equatable {
         now < expiresAt && (idleTimeout == 0 || now - refreshedAt <= idleTimeout)
     }
 
-    /// 4 added auth_time, acr, prompt=login and the token's exp. 3 still opens (sessions made before the
-    /// upgrade stay valid); it lacks those, so a location asking max_age or acr_values sends it to log in.
-    private static let format: UInt8 = 4
-    private static let formatsRead: ClosedRange<UInt8> = 3...4
+    /// Formats sealed by earlier releases, still opened so that no upgrade logs anyone out (format 5 is
+    /// in SessionCodec). 4 added auth_time, acr, prompt=login and the token's exp; 3 lacks those, so a
+    /// location asking max_age or acr_values sends it to log in.
+    static let legacyFormats: ClosedRange<UInt8> = 3...4
 
-    func encoded() -> [UInt8] {
-        var w = ByteWriter()
-        w.u8(Self.format)
-        w.i64(createdAt)
-        w.i64(expiresAt)
-        w.i64(refreshedAt)
-        w.string(subject)
-        w.string(issuer)
-        w.string(sid ?? "")
-        w.string(idToken)
-        w.string(remoteUser)
-        w.i64(Int64(claims.count))
-        for c in claims {
-            w.string(c.name)
-            w.string(c.value)
-            w.string(c.json ?? "")
-        }
-        w.i64(authTime ?? -1)
-        w.string(acr ?? "")
-        w.u8(promptLogin ? 1 : 0)
-        w.i64(tokenExpiresAt ?? -1)
-        return w.bytes
-    }
-
-    init?(decoding bytes: [UInt8]) {
+    init?(decodingLegacy bytes: [UInt8]) {
         var r = ByteReader(bytes)
-        guard let format = r.u8(), Self.formatsRead.contains(format), let created = r.time(), let expires = r.time(),
+        guard let format = r.u8(), Self.legacyFormats.contains(format), let created = r.time(), let expires = r.time(),
               let refreshed = r.time(), let subject = r.string(), let issuer = r.string(), let sid = r.string(),
               let idToken = r.string(), let remoteUser = r.string(), let count = r.i64(), count >= 0, count <= 10_000 else {
             return nil

@@ -10,6 +10,7 @@ struct SessionJar {
     let placement: any SessionPlacement
     /// This child's already-opened sessions, by sealed value.
     let opened: OpenedSessions?
+    let profile: SessionProfile
 
     init(site: Site, request: AuthRequest) {
         config = site.config
@@ -17,6 +18,7 @@ struct SessionJar {
         store = site.store(for: request)
         placement = site.placement
         opened = site.openedSessions
+        profile = site.sessionProfile
     }
 
     static let baseName = "idtoken_session"
@@ -40,6 +42,16 @@ struct SessionJar {
         var renders: [OpenedSessions.RenderShape: RenderedClaims] = [:]
     }
 
+    enum Saved {
+        /// Stored; the Set-Cookie headers that carry it. `overflowed`: too big for this browser's cookies
+        /// and this server's request header limit, it went to the shared store instead.
+        case stored([String], overflowed: Bool = false)
+        /// Too big for the cookies, and no shared store to hold it.
+        case tooLarge(bytes: Int, limit: Int)
+        /// The store refused or failed.
+        case failed
+    }
+
     enum Refresh {
         case refreshed([String])
         /// Storing failed: the session stays as it was.
@@ -52,7 +64,7 @@ struct SessionJar {
 
     func load(now: Int64) -> Loaded? { placement.load(self, now: now) }
 
-    func save(_ session: Session, now: Int64) -> [String]? { placement.save(session, id: nil, self, now: now) }
+    func save(_ session: Session, now: Int64) -> Saved { placement.save(session, id: nil, self, now: now) }
 
     func refresh(_ loaded: Loaded, now: Int64) -> Refresh { placement.refresh(loaded, self, now: now) }
 
@@ -72,7 +84,9 @@ struct SessionJar {
     }
 
     func seal(_ session: Session) -> String? {
-        SealedCookie.seal(session.encoded(), keys: config.keys, purpose: .session, context: config.sessionContext)
+        session.encoded(profile).flatMap {
+            SealedCookie.seal($0, keys: config.keys, purpose: .session, context: config.sessionContext)
+        }
     }
 
     /// Opens a sealed session, or finds it already opened by this child.
@@ -80,7 +94,7 @@ struct SessionJar {
         if let entry = opened?.entry(for: sealed) { return Loaded(session: entry.session, sealed: sealed, renders: entry.renders) }
         request.work.sealedOpens += 1
         guard let session = SealedCookie.open(sealed[...], keys: config.keys, purpose: .session, context: config.sessionContext,
-                                              maximumLength: 160 * 1024).flatMap(Session.init(decoding:)) else { return nil }
+                                              maximumLength: 160 * 1024).flatMap({ Session(decoding: $0, profile: profile) }) else { return nil }
         opened?.remember(session, for: sealed)
         return Loaded(session: session, sealed: sealed)
     }
@@ -100,6 +114,19 @@ struct SessionJar {
                   seen.insert(i).inserted else { return nil }
             return cookie(String(name), "", maxAge: 0).headerValue
         }
+    }
+
+    /// The room this response's session cookies have (CookieBudget): the server's header limit, less
+    /// what the browser sends besides them (the state cookie this response clears does not count).
+    var budget: CookieBudget {
+        let name = cookieName
+        var others = 0, count = 0
+        for pair in request.cookies.pairs {
+            if pair.name == name || pair.name.hasPrefix(name + "_") || pair.name.contains(LoginState.cookiePrefix) { continue }
+            others += pair.name.utf8.count + 1 + pair.value.utf8.count
+            count += 1
+        }
+        return CookieBudget(fieldLimit: config.limitRequestFieldSize, othersLength: others + 2 * max(0, count - 1))
     }
 
     func storeKey(_ section: StoreKey.Section, _ name: String) -> [UInt8] { StoreKey.make(section, name, context: config.storeContext) }

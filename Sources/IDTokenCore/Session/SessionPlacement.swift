@@ -7,8 +7,8 @@ protocol SessionPlacement: Sendable {
     var isRevocable: Bool { get }
     /// The session the request carries, expired or not (logout still wants its id_token_hint).
     func load(_ jar: SessionJar, now: Int64) -> SessionJar.Loaded?
-    /// Stores the session; the Set-Cookie headers that go with it, or nil when it could not be stored.
-    func save(_ session: Session, id: String?, _ jar: SessionJar, now: Int64) -> [String]?
+    /// Stores the session, with the Set-Cookie headers that go with it.
+    func save(_ session: Session, id: String?, _ jar: SessionJar, now: Int64) -> SessionJar.Saved
     /// Re-issues a session the request carries (the idle clock reset).
     func refresh(_ loaded: SessionJar.Loaded, _ jar: SessionJar, now: Int64) -> SessionJar.Refresh
     /// Ends the loaded session where it is kept (the cookies are cleared by the jar).

@@ -1,0 +1,66 @@
+#include "czlib.h"
+
+#include <limits.h>
+#include <string.h>
+#include <zlib.h>
+
+size_t czlib_deflate(const uint8_t *in, size_t in_len, const uint8_t *dict, size_t dict_len,
+                     uint8_t *out, size_t out_cap)
+{
+    z_stream z;
+    size_t produced = 0;
+
+    if (in_len > UINT_MAX || out_cap > UINT_MAX || dict_len > UINT_MAX) {
+        return 0;
+    }
+    memset(&z, 0, sizeof(z));
+    /* -15: raw deflate with a 32 KiB window; memLevel 9 for the best ratio on small inputs. */
+    if (deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return 0;
+    }
+    if (dict_len > 0 && deflateSetDictionary(&z, dict, (uInt)dict_len) != Z_OK) {
+        deflateEnd(&z);
+        return 0;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)in_len;
+    z.next_out = out;
+    z.avail_out = (uInt)out_cap;
+    if (deflate(&z, Z_FINISH) == Z_STREAM_END) {
+        produced = out_cap - z.avail_out;
+    }
+    deflateEnd(&z);
+    return produced;
+}
+
+long czlib_inflate(const uint8_t *in, size_t in_len, const uint8_t *dict, size_t dict_len,
+                   uint8_t *out, size_t out_cap)
+{
+    z_stream z;
+    long produced = -1;
+    int rc;
+
+    if (in_len > UINT_MAX || out_cap > UINT_MAX || out_cap > LONG_MAX || dict_len > UINT_MAX) {
+        return -1;
+    }
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, -15) != Z_OK) {
+        return -1;
+    }
+    /* A raw stream asks for no dictionary: it is set before the first byte. */
+    if (dict_len > 0 && inflateSetDictionary(&z, dict, (uInt)dict_len) != Z_OK) {
+        inflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)in_len;
+    z.next_out = out;
+    z.avail_out = (uInt)out_cap;
+    rc = inflate(&z, Z_FINISH);
+    /* Only a stream that ends exactly at the end of the input: trailing bytes mean it is not ours. */
+    if (rc == Z_STREAM_END && z.avail_in == 0) {
+        produced = (long)(out_cap - z.avail_out);
+    }
+    inflateEnd(&z);
+    return produced;
+}
