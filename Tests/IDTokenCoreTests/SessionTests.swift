@@ -116,6 +116,20 @@ extension OpenedSessions {
         #expect(jar.cookies["idtoken_session"].map { LoginState.isRandomToken($0[...]) } == true)
     }
 
+    /// What the release before format 5 sealed: format 4, seal version 2. Nobody is logged out by the upgrade.
+    @Test mutating func aFormat4SessionOfThePreviousReleaseStillOpens() throws {
+        let site = Site.fixture()
+        let session = Session(subject: "alice-0001", issuer: FakeProvider.issuer, createdAt: now, expiresAt: now + 3600,
+                              remoteUser: "alice-0001", claims: [.init("email", "alice@example.org")], authTime: now, acr: "urn:mfa")
+        let sealed = try #require(SealedCookie.seal(session.encodedFormat4(), keys: site.config.keys, purpose: .session,
+                                                    context: site.config.sessionContext))
+        var jar = CookieJar()
+        jar.cookies["idtoken_session"] = sealed
+        let pass = try #require(RequestDecider.decide(get("/app/", jar), site: site, now: now + 5, rng: &rng).passed)
+        #expect(pass.remoteUser == "alice-0001")
+        #expect(pass.env.contains { $0.0 == "IDTOKEN_CLAIM_email" && $0.1 == "alice@example.org" })
+    }
+
     @Test func everyChunkFitsInABrowserCookie() throws {
         let site = Site.fixture { $0.limitRequestFieldSize = 65536 }
         var rng = SeededRandom(state: 5)
