@@ -1,6 +1,7 @@
 # mod_auth_idtoken: the Swift core (libIDToken.so) and the thin Apache module around it.
 #   make            build both into build/
 #   make install    install into Apache's module folder (apxs), plus the Debian .load file
+#   make deb        libapache2-mod-auth-idtoken_<version>_amd64.deb in build/ (scripts/build-deb.sh)
 #   make demo       local Apache + demo provider on 127.0.0.1, prints the URL to open
 #   make test       unit tests and end-to-end tests against a real Apache
 #   make bench      plain Apache, this module and mod_auth_openidc side by side (bench/README.md)
@@ -21,7 +22,7 @@ SWIFT_LINK_FLAGS := -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
 
 SWIFT_SOURCES := $(shell find Sources CShim -type f) Package.swift
 
-.PHONY: all swift module install demo test unit e2e deps bench instructions soak fuzz fuzz-replay clean
+.PHONY: all swift module install deb demo test unit e2e deps bench instructions soak fuzz fuzz-replay clean
 
 all: module
 
@@ -41,12 +42,15 @@ MODULE_SOURCES := mod_auth_idtoken.c idtoken_config.c idtoken_sites.c idtoken_st
 $(BUILD)/mod_auth_idtoken.so: $(addprefix apache/,$(MODULE_SOURCES)) apache/idtoken_internal.h apache/directives.inc \
 		CShim/include/idtoken.h $(BUILD)/libIDToken.so
 	cd apache && $(APXS) -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror -I ../CShim/include \
-		-L ../$(BUILD) -lIDToken -Wl,-Wl,-rpath,'\$$ORIGIN' -o mod_auth_idtoken.so $(MODULE_SOURCES)
+		-L ../$(BUILD) -lIDToken -Wl,-Wl,-rpath,'\$$ORIGIN:\$$ORIGIN/../../libapache2-mod-auth-idtoken' -o mod_auth_idtoken.so $(MODULE_SOURCES)
 	cp apache/.libs/mod_auth_idtoken.so $@.tmp
 	mv -f $@.tmp $@
 	rm -rf apache/.libs apache/*.lo apache/*.la apache/*.slo apache/*.o
 
 module: $(BUILD)/mod_auth_idtoken.so
+
+deb: module
+	./scripts/build-deb.sh
 
 install: module
 	$(eval LIBEXEC := $(shell $(APXS) -q LIBEXECDIR))

@@ -34,7 +34,7 @@ APLOG_USE_MODULE(auth_idtoken);
 extern module AP_MODULE_DECLARE_DATA auth_idtoken_module;
 
 /* Every line the module logs starts with a number of its own, as httpd's APLOGNO does ("AH00052"), so
- * an admin can search for it: IDT01xx configuration, 02xx start-up, 03xx the store, 04xx requests,
+ * an admin can search for it: IDT00xx the release, 01xx configuration, 02xx start-up, 03xx the store, 04xx requests,
  * 05xx Require. Numbers are never reused for another message. */
 #define IDTLOGNO(n) "IDT" #n ": "
 

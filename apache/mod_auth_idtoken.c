@@ -31,6 +31,33 @@
 
 #include "idtoken_internal.h"
 
+/* The release in the server's signature (`Server:` with ServerTokens Full, the status page) and in
+ * one notice per start. A graceful restart keeps the library already loaded (it is never unloaded):
+ * after an upgrade the module and the library can then differ until httpd is stopped and started,
+ * and the notice says so. */
+static int version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    const char *library = idt_version();
+    (void)plog;
+    (void)ptemp;
+
+    ap_add_version_component(pconf, "mod_auth_idtoken/" IDT_VERSION);
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || abi_mismatch(ptemp) != NULL) {
+        return OK;
+    }
+    if (library == NULL || strcmp(library, IDT_VERSION) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING | APLOG_STARTUP, 0, s,
+                     IDTLOGNO(0001) "mod_auth_idtoken %s runs with libIDToken %s, still loaded from before a "
+                     "graceful restart: stop and start httpd to load the new library", IDT_VERSION,
+                     library ? library : "(unknown)");
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
+                     IDTLOGNO(0002) "mod_auth_idtoken %s (ABI %d) loaded", IDT_VERSION, IDT_ABI_VERSION);
+    }
+    return OK;
+}
+
 /* Threads and connections must start after fork (docs/internals.md): the core does that here. */
 static void auth_idtoken_child_init(apr_pool_t *p, server_rec *s)
 {
@@ -45,6 +72,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_pre_config(auth_idtoken_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(auth_idtoken_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(auth_idtoken_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(version_post_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(auth_idtoken_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* First, so no other module (mod_setenvif, mod_headers "early", ...) sees a forged header. */
     ap_hook_post_read_request(auth_idtoken_post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);

@@ -28,7 +28,14 @@ extern "C" {
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
 #define IDT_ABI_VERSION 8
 
+/* The release (semantic versioning), written here only: the Makefile, the .deb and both halves read it.
+ * CHANGELOG.md says what each one changed for admins. */
+#define IDT_VERSION "0.9.0"
+
 int32_t idt_abi_version(void);
+
+/* The release the library was built as (IDT_VERSION of its build). Static: never freed. */
+const char *idt_version(void);
 
 /* Releases a string returned by the core. NULL is fine. */
 void idt_free(char *p);

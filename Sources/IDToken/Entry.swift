@@ -10,6 +10,12 @@ import Glibc
 @_cdecl("idt_abi_version")
 public func idt_abi_version() -> Int32 { Int32(IDT_ABI_VERSION) }
 
+/// Made once, never freed or written: the C side keeps the pointer.
+nonisolated(unsafe) private let versionCString: UnsafeMutablePointer<CChar>? = strdup(IDT_VERSION)
+
+@_cdecl("idt_version")
+public func idt_version() -> UnsafePointer<CChar>? { UnsafePointer(versionCString) }
+
 @_cdecl("idt_free")
 public func idt_free(_ p: UnsafeMutablePointer<CChar>?) { free(p) }
 
