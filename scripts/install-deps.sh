@@ -3,7 +3,7 @@
 # Idempotent: it installs only what is missing, so CI and `make demo` can call it every time.
 set -euo pipefail
 
-debs=(make wrk valgrind gcc apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libcurl4-openssl-dev zlib1g-dev gdb
+debs=(make wrk valgrind gcc apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libcurl4-openssl-dev zlib1g-dev gdb lintian
       chromium chromium-driver curl python3 python3-pip redis-server libapache2-mod-auth-openidc openssl)
 missing=()
 for p in "${debs[@]}"; do

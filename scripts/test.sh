@@ -23,6 +23,8 @@ for mpm in prefork worker; do
   echo "== end-to-end tests, $mpm MPM (all but the browser test)"
   E2E_MPM=$mpm python3 -m pytest Tests/e2e -q -p no:cacheprovider -m "not browser" "$@" || failed+=("$mpm")
 done
+echo "== package tests (the .deb on this machine's Apache; the demo as a newcomer runs it)"
+python3 -m pytest Tests/package -q -p no:cacheprovider || failed+=(package)
 echo "== benchmark harness smoke run (one short round; no timing is asserted)"
 python3 -m pytest bench/test_bench_smoke.py bench/test_instructions_smoke.py -q -p no:cacheprovider || failed+=(bench)
 echo "== soak harness smoke run (2x10^4 requests, 200 logins; no timing is asserted)"
