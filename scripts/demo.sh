@@ -14,10 +14,12 @@ provider_port=${PROVIDER_PORT:-9000}
 export PATH="/opt/swift/usr/bin:$PATH"
 make module
 
-run="$repo/run/demo"
+# Under /tmp, not in the checkout: Apache's children run as www-data and must reach the CGI, and a
+# checkout often lies in a folder only its owner may enter (/root, a home folder of mode 0700).
+run=${DEMO_RUN_DIR:-/tmp/mod_auth_idtoken-demo}
 rm -rf "$run"
 mkdir -p "$run/cgi"
-chmod 755 "$repo/run" "$run" "$run/cgi"
+chmod 755 "$run" "$run/cgi"
 # The session key: random, one line, readable by root only (httpd reads it before dropping privileges).
 (umask 077; openssl rand -base64 32 > "$run/session.key")
 cp demo/app/whoami.cgi "$run/cgi/"
@@ -42,6 +44,10 @@ LoadModule alias_module $mods/mod_alias.so
 LoadModule mime_module $mods/mod_mime.so
 LoadModule cgid_module $mods/mod_cgid.so
 TypesConfig /etc/mime.types
+# No .htaccess lookups in the folders above the demo (www-data may not be allowed to read them).
+<Directory />
+    AllowOverride None
+</Directory>
 ScriptSock "$run/cgid.sock"
 LoadModule auth_idtoken_module $repo/build/mod_auth_idtoken.so
 
