@@ -24,6 +24,9 @@ enum LoginError: Error, Equatable {
     case remoteUserClaimMissing(String)
     case invalidToken(TokenError)
     case provider(ProviderError)
+    /// The loop guard (LoginMarker): the browser completed `rounds` logins in a row and came back each
+    /// time without a session; `cause` is what the request and the settings suggest.
+    case loginLoop(rounds: Int, cause: String)
 
     var status: Int {
         switch self {
@@ -32,6 +35,7 @@ enum LoginError: Error, Equatable {
         case .providerError, .invalidToken, .remoteUserClaimMissing: return 401
         case .provider(let e): return e.status
         case .storeFailed, .sessionNotStored: return 503
+        case .loginLoop: return 500
         default: return 400
         }
     }
@@ -56,6 +60,8 @@ enum LoginError: Error, Equatable {
             return "invalid_token"
         case .provider:
             return "provider_unavailable"
+        case .loginLoop:
+            return "login_loop"
         }
     }
 
@@ -74,6 +80,8 @@ enum LoginError: Error, Equatable {
             return "The identity provider cannot be reached right now. Please try again in a moment."
         case .logoutReturnRefused:
             return "This logout link leads somewhere this site does not send you."
+        case .loginLoop:
+            return "You logged in, but your browser came back without the login several times in a row, so this site stopped sending you round in circles. Allow cookies for this site, use the address you were given (https if it has one), and try again in a minute. If it keeps happening, tell the site's administrator."
         default:
             return "The login response was not valid."
         }
@@ -106,6 +114,8 @@ enum LoginError: Error, Equatable {
         case .sessionNotStored(let bytes): return "the session (\(bytes) bytes sealed) could not be stored in the shared store (IDTokenCache): an entry over 64 KiB, a full or too small cache (shmcb: give it a size, e.g. IDTokenCache shmcb:idtoken(8388608)), or the store is down; keep fewer claims (IDTokenClaimsKeep) or set IDTokenLogoutIDTokenHint Off"
         case .invalidToken(let e): return "ID token refused: " + e.logDescription
         case .provider(let e): return e.logDescription
+        case .loginLoop(let rounds, let cause):
+            return "login loop stopped: this browser completed \(rounds) logins in a row and came back each time within \(LoginMarker.loopWindow) s without a session; \(cause). The user got a page saying so instead of another redirect to the provider"
         }
     }
 }

@@ -12,6 +12,8 @@ package final class Site: Sendable {
     let openedSessions = OpenedSessions()
     /// Where this site keeps sessions (IDTokenSessionStore), chosen once.
     let placement: any SessionPlacement
+    /// Long return URLs this process may still keep in the store this minute (LongReturnURL).
+    let longReturnURLBudget = StoreBudget()
 
     package init(config: SiteConfig, provider: ProviderCache, localStore: MemoryStore = MemoryStore()) {
         self.config = config
