@@ -94,6 +94,19 @@ import Testing
         #expect(try loop(.fixture(), dropSession: false, spoil: true).contains("does not open here"))
     }
 
+    /// Two servers behind one name, with the same key but another claim mapping: the session of one does
+    /// not open on the other, but the marker does, so the loop there is recognised and explained.
+    @Test mutating func aServerWithAnotherClaimMappingSeesTheMarkerAndExplains() throws {
+        let a = Site.fixture()
+        let b = Site.fixture { $0.claimsDrop = ["groups"] }
+        var jar = CookieJar()
+        _ = try login(a, &jar, at: now)
+        let request = get("/app/page", jar)
+        #expect(LoginMarker.read(request, config: b.config, now: now + 2)?.streak == 1)
+        #expect(RequestDecider.decide(request, site: b, now: now + 2, rng: &rng).redirect?.status == 302)
+        #expect(LoopDiagnosis.explain(request, site: b, now: now + 2).contains("does not open here"))
+    }
+
     /// Logins that keep their session, or come back later than the window, never add up to a loop.
     @Test mutating func loginsThatKeepTheirSessionOrComeLaterAreNoLoop() throws {
         let site = Site.fixture()

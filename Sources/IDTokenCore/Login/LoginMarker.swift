@@ -90,11 +90,16 @@ struct LoginMarker: Equatable {
 
     static func open(_ value: Substring, request: AuthRequest, config: SiteConfig, now: Int64) -> LoginMarker? {
         request.work.sealedOpens += 1
-        guard let plain = SealedCookie.open(value, keys: config.keys, purpose: .marker, context: config.stateContext,
+        guard let plain = SealedCookie.open(value, keys: config.keys, purpose: .marker, context: context(config),
                                             maximumLength: maximumSealedLength),
               let marker = LoginMarker(decoding: plain), now - marker.completedAt <= lifetime else { return nil }
         return marker
     }
+
+    /// Bound to the provider and client only, not to the session profile: a server with the same key
+    /// but another REMOTE_USER or claim mapping, whose sessions do not open here, still shows the loop
+    /// for what it is (the marker grants nothing, so it needs no tighter binding).
+    static func context(_ config: SiteConfig) -> SealContext { SealContext(current: config.storeContext) }
 
     /// Whether this request comes soon enough after the marker's login to count as a round trip.
     func isRecent(now: Int64, clockSkew: Int64) -> Bool {
@@ -112,7 +117,7 @@ struct LoginMarker: Equatable {
     }
 
     func setCookie(secure: Bool, config: SiteConfig) -> String? {
-        guard let sealed = SealedCookie.seal(encoded(), keys: config.keys, purpose: .marker, context: config.stateContext) else {
+        guard let sealed = SealedCookie.seal(encoded(), keys: config.keys, purpose: .marker, context: Self.context(config)) else {
             return nil
         }
         return Self.cookie(secure: secure, value: sealed, maxAge: Self.lifetime).headerValue
@@ -155,7 +160,7 @@ enum LoopDiagnosis {
         if config.sessionStore == .cache {
             return "the session cookie comes back but its session is not in the shared store: with IDTokenCache none each child process keeps its own sessions (load mod_socache_shmcb, or use redis or memcache across servers), or the store is full or failing"
         }
-        return "the session cookie comes back but does not open here: servers behind this name with different session key files, providers, client IDs or REMOTE_USER and claim settings?"
+        return "the session cookie comes back but does not open here: a chunk of a large session dropped by the browser (keep fewer claims with IDTokenClaimsKeep, or use IDTokenSessionStore cache), or servers behind this name with different REMOTE_USER or claim settings (IDTokenRemoteUserClaim, IDTokenClaimsKeep, IDTokenClaimsDrop, IDTokenClaimDelimiter)?"
     }
 
     static func hostName(_ host: String) -> String {
