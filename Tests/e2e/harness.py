@@ -3,6 +3,7 @@ and an independent JWS verifier (the tests never reuse the provider's own signin
 
 import base64
 import copy
+import html
 import http.cookiejar
 import ipaddress
 import json
@@ -942,6 +943,20 @@ def wait_module_log(apache, offset: int, pattern: str, timeout=3.0) -> list:
         time.sleep(0.05)
 
 
+ONWARD_PAGE = re.compile(r'<meta http-equiv="refresh" content="0;url=([^"]*)">')
+
+
+def onward_location(response) -> str:
+    """Where a completed login sends the browser: the Location of the callback's 303, or, with
+    IDTokenCookieSameSite Strict, the URL of the page that moves on by itself (a meta refresh, so that
+    the next request is same-site and carries the Strict session cookie)."""
+    if response.status_code == 303:
+        return response.headers["Location"]
+    m = ONWARD_PAGE.search(response.text) if response.status_code == 200 else None
+    assert m, "callback answered %d, neither a 303 nor the onward page:\n%s" % (response.status_code, response.text[:1000])
+    return html.unescape(m.group(1))
+
+
 class Login:
     """The steps of one login through the module, kept for assertions."""
 
@@ -977,8 +992,7 @@ class Login:
         """The whole login; returns the env of the protected page after it."""
         self.start().at_provider()
         r = self.callback()
-        assert r.status_code == 303, "callback answered %d:\n%s" % (r.status_code, r.text[:1000])
-        target = urllib.parse.urljoin(self.apache.url("/"), r.headers["Location"])
+        target = urllib.parse.urljoin(self.apache.url("/"), onward_location(r))
         self.final = self.browser.get(target)
         assert self.final.status_code == 200, "after login %s answered %d:\n%s" % (
             target, self.final.status_code, self.final.text[:1000])

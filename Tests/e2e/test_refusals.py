@@ -101,11 +101,13 @@ def test_callback_with_another_state_is_refused(apache, provider, browser):
 
 
 def test_callback_replayed_after_login_is_refused(apache, provider, browser):
-    """The state cookie is spent by the first callback: posting the same form again has none."""
+    """The state cookie is spent by the first callback: the same form posted again by another browser
+    has none, and is refused. (The browser that completed the login is sent on to its page instead, as
+    after the Back button: test_login_completes.py.)"""
     login = Login(browser, apache)
     login.run()
     offset = apache.log_size()
-    again = login.callback()
+    again = login.callback(browser=Browser())
     assert again.status_code == 400, again.text[:500]
     assert_no_session_set(again)
     assert_log_names_rule(apache, offset, r"state", login.id_token)

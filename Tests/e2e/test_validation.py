@@ -69,3 +69,40 @@ def test_rotated_key_is_accepted_after_one_refetch(apache_factory, provider):
     assert later.run()["REMOTE_USER"] == "alice-0001"
     assert jws_parts(later.id_token)[0]["kid"] == kid
     assert provider.stats()["jwks"] == before + 1
+
+
+def test_kidless_token_after_a_rotation_is_accepted_after_one_refetch(apache_factory, provider):
+    """Issue 14, item 7. A provider that signs without kid rotates its key: the cached key set cannot
+    verify the next token and nothing in it names a new key; one refetch (rate-limited like an unknown
+    kid's) finds the new key."""
+    a = apache_factory(provider.discovery_url, extra=ONE_CHILD)
+    provider.configure(misbehave="no_kid")
+    first = Login(Browser(), a)
+    assert first.run()["REMOTE_USER"] == "alice-0001"
+    assert "kid" not in jws_parts(first.id_token)[0]
+    before = provider.stats()["jwks"]
+    provider.control("rotate", {"kty": "RSA"})
+    later = Login(Browser(), a)
+    assert later.run()["REMOTE_USER"] == "alice-0001"
+    assert "kid" not in jws_parts(later.id_token)[0]
+    assert provider.stats()["jwks"] == before + 1
+
+
+def test_burst_of_forged_kidless_tokens_causes_one_refetch(apache_factory, provider):
+    """Attack: tokens without kid signed by a key the provider never published. Each fails on the cached
+    keys; the refetch that might find a rotated key happens once per IDTokenKeyRefetchInterval, not once
+    per token."""
+    a = apache_factory(provider.discovery_url, extra=ONE_CHILD)
+    Login(Browser(), a).run()
+    fetched = provider.stats()["jwks"]
+    offset = a.log_size()
+    for _ in range(10):
+        login = Login(Browser(), a).start()
+        forged = provider.mint(claims={"nonce": login.params["nonce"]}, kid=None, forge=True)
+        assert "kid" not in jws_parts(forged)[0]
+        login.at_provider()
+        r = login.callback(override={"id_token": forged})
+        assert r.status_code == 401, r.text[:300]
+    assert provider.stats()["jwks"] == fetched + 1, "a burst of forged kid-less tokens must cost one JWKS fetch"
+    assert wait_module_log(a, offset, r"signature verification failed")
+    assert Login(Browser(), a).run()["REMOTE_USER"] == "alice-0001"

@@ -185,7 +185,7 @@ def compact_jws(header: dict, claims: dict, alg: str, key, unsigned: bool = Fals
 # ---------------------------------------------------------------------------------------------------
 
 DEFAULT_CONFIG = {"alg": "RS256", "misbehave": None, "extra_claims": {}, "username": None,
-                  "discovery_overrides": {}}
+                  "discovery_overrides": {}, "auto_login": None}
 
 
 class Provider:
@@ -624,7 +624,9 @@ class Handler(BaseHTTPRequestHandler):
         problem = p.check_authorize(params)
         if problem:
             return self.send(400, simple_page("Invalid authorization request", problem))
-        if p.auto_login:
+        with p.lock:
+            auto_login = p.config.get("auto_login")
+        if p.auto_login if auto_login is None else auto_login:
             return self.answer(params, "alice")
         self.send(200, login_page(params))
 
@@ -719,6 +721,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError("extra_claims must be an object")
             if not isinstance(config["discovery_overrides"] or {}, dict):
                 raise ValueError("discovery_overrides must be an object")
+            if config["auto_login"] not in (None, True, False):
+                raise ValueError("auto_login must be true, false or null")
             with p.lock:
                 p.config = config
             return self.send_json(200, config)

@@ -12,11 +12,22 @@ package struct SessionKeys: Sendable {
     package enum Purpose: String, Sendable {
         case session = "idtoken session cookie v1"
         case state = "idtoken state cookie v1"
+        /// The completed-login marker (LoginMarker): a cookie of its own kind, never opened as another.
+        case marker = "idtoken login marker v1"
     }
 
     struct KeyPair: Sendable {
         let session: SymmetricKey
         let state: SymmetricKey
+        let marker: SymmetricKey
+
+        func key(_ purpose: Purpose) -> SymmetricKey {
+            switch purpose {
+            case .session: session
+            case .state: state
+            case .marker: marker
+            }
+        }
     }
 
     /// The key that seals: the file's first line.
@@ -37,7 +48,7 @@ package struct SessionKeys: Sendable {
                 HKDF<SHA256>.deriveKey(inputKeyMaterial: ikm, salt: Array("mod_auth_idtoken".utf8),
                                        info: Array(p.rawValue.utf8), outputByteCount: 32)
             }
-            keys.append(KeyPair(session: derive(.session), state: derive(.state)))
+            keys.append(KeyPair(session: derive(.session), state: derive(.state), marker: derive(.marker)))
         }
         guard let first = keys.first else { throw .invalid("the session key file holds no key; \(Self.howToCreate)") }
         self.sealer = first
@@ -74,11 +85,7 @@ package struct SessionKeys: Sendable {
         return (keys, warning)
     }
 
-    func sealingKey(_ purpose: Purpose) -> SymmetricKey {
-        purpose == .session ? sealer.session : sealer.state
-    }
+    func sealingKey(_ purpose: Purpose) -> SymmetricKey { sealer.key(purpose) }
 
-    func openingKeys(_ purpose: Purpose) -> [SymmetricKey] {
-        keys.map { purpose == .session ? $0.session : $0.state }
-    }
+    func openingKeys(_ purpose: Purpose) -> [SymmetricKey] { keys.map { $0.key(purpose) } }
 }

@@ -37,12 +37,29 @@ enum CallbackHandler {
             return refusal(.providerError(code: error, description: form["error_description"]), request: request, clearing: clearing)
         }
         guard let state = form["state"], !state.isEmpty else { throw .missingParameter("state") }
-        let login = try loginState(for: state, request: request, config: config, now: now)
+        let login: LoginState
+        do throws(LoginError) {
+            login = try loginState(for: state, request: request, config: config, now: now)
+        } catch {
+            // The Back button: the provider's page, loaded again, posts the spent response once more.
+            if case .stateCookieMissing = error, let onward = completedAgain(state: state, request: request, site: site, now: now) {
+                return onward
+            }
+            throw error
+        }
         let clearing = [LoginStart.stateCookie(login.cookieName(secure: request.isSecure), value: "", maxAge: 0).headerValue]
         do throws(LoginError) {
             guard let token = form["id_token"], !token.isEmpty else { throw .missingParameter("id_token") }
             let validated = try validate(token, login: login, site: site, now: now)
-            try markUsed(login, request: request, site: site, now: now)
+            do throws(LoginError) {
+                try markUsed(login, request: request, site: site, now: now)
+            } catch {
+                // The same response posted twice before the first answer cleared the state cookie.
+                if case .replayed = error, let onward = completedAgain(state: state, request: request, site: site, now: now) {
+                    return onward
+                }
+                throw error
+            }
             var expiresAt = now + config.sessionLifetime
             if config.sessionCapToTokenExpiry { expiresAt = min(expiresAt, validated.expiresAt) }
             guard let remoteUser = RemoteUser.derive(validated, config: config) else {
@@ -71,11 +88,44 @@ enum CallbackHandler {
             case .failed:
                 throw .sessionNotStored(bytes: session.encoded(jar.profile)?.count ?? 0)
             }
-            return .redirect(.init(status: 303, location: login.returnTo, setCookies: clearing + cookies,
-                                   log: .init(level: level, message: log)))
+            let (returnTo, lost) = LongReturnURL.take(for: login, request: request, site: site, now: now)
+            if let lost {
+                level = .warning
+                log += "; " + lost
+            }
+            var setCookies = clearing + cookies
+            let marker = LoginMarker(completedAt: now, streak: login.streak + 1, stateDigest: LoginMarker.digest(ofState: state),
+                                     returnTo: LoginMarker.shortened(returnTo))
+            if let cookie = marker.setCookie(secure: request.isSecure, config: config) { setCookies.append(cookie) }
+            return sendOn(to: returnTo, setCookies: setCookies, log: .init(level: level, message: log), config: config)
         } catch {
             return refusal(error, request: request, clearing: clearing)
         }
+    }
+
+    /// Back to the page the login started from. With `IDTokenCookieSameSite Strict` a redirect would not
+    /// do: the browser does not send a Strict cookie on a request that a cross-site one (the provider's
+    /// POST) redirected, so the new session would seem missing and the login would start over, for ever.
+    /// A page of this site that moves on by itself makes the next request same-site: a meta refresh
+    /// and a link, no script (a Content-Security-Policy without 'unsafe-inline' still lets it through).
+    static func sendOn(to location: String, setCookies: [String], log: Decision.LogLine?, config: SiteConfig) -> Decision {
+        if config.cookieSameSite == .strict {
+            return .respond(ErrorPage.onward(to: location, setCookies: setCookies, log: log))
+        }
+        return .redirect(.init(status: 303, location: location, setCookies: setCookies, log: log))
+    }
+
+    /// A login response this browser already completed, posted again: the Back button reloads the
+    /// provider's auto-submitting page, which posts the same state (and a token for the same nonce) once
+    /// more, after the first answer cleared the state cookie. The browser holding the marker of that very
+    /// login (its state's digest, sealed, within the marker's lifetime) is sent on to the login's page,
+    /// where its session serves it (or a new login starts); nothing else changes. Anyone else, without
+    /// that marker, still gets the refusal.
+    static func completedAgain(state: String, request: AuthRequest, site: Site, now: Int64) -> Decision? {
+        guard let marker = LoginMarker.read(request, config: site.config, now: now), marker.isOf(state: state) else { return nil }
+        return sendOn(to: marker.returnTo, setCookies: [],
+                      log: .init(level: .info, message: "a login response this browser completed \(now - marker.completedAt) s ago was posted again (the Back button?): sent on to \(Masking.printable(marker.returnTo))"),
+                      config: site.config)
     }
 
     /// The login this response answers, from the state cookie named after its state (over https only
@@ -101,13 +151,14 @@ enum CallbackHandler {
         do {
             let (jws, alg) = try IDTokenValidator.parse(token, allowed: config.allowedAlgorithms)
             let metadata = try site.provider.metadata(now: now)
-            let keys = try site.provider.keys(now: now, kid: jws.header.kid)
             let expect = TokenExpectations(issuer: IssuerRule(issuer: metadata.issuer), clientID: config.clientID,
                                            trustedAudiences: config.trustedAudiences, nonce: login.nonce,
                                            loginStartedAt: login.createdAt, allowedAlgorithms: config.allowedAlgorithms,
                                            clientSecret: config.clientSecret, maxAge: login.maxAge,
                                            acrValues: login.acrValues, clockSkew: config.clockSkew)
-            return try IDTokenValidator.validate(jws, alg: alg, keys: keys, expect: expect, now: now)
+            return try IDTokenValidator.withProviderKeys(jws, alg: alg, provider: site.provider, now: now) { keys throws(TokenError) in
+                try IDTokenValidator.validate(jws, alg: alg, keys: keys, expect: expect, now: now)
+            }
         } catch let e as TokenError {
             throw .invalidToken(e)
         } catch let e as ProviderError {
@@ -133,7 +184,10 @@ enum CallbackHandler {
     }
 
     static func refusal(_ error: LoginError, request: AuthRequest, clearing: [String]) -> Decision {
-        let level: Decision.LogLine.Level = if case .provider = error { .error } else { .warning }
+        let level: Decision.LogLine.Level = switch error {
+        case .provider, .loginLoop: .error
+        default: .warning
+        }
         var env = [("IDTOKEN_ERROR", error.code), ("IDTOKEN_ERROR_DESCRIPTION", error.userMessage)]
         if case .providerError(_, let description) = error, let description {
             env.append(("IDTOKEN_PROVIDER_ERROR_DESCRIPTION", ClaimsForApp.cleanValue(Masking.printable(description))))

@@ -27,6 +27,9 @@ enum LoginError: Error, Equatable {
     case remoteUserClaimMissing(String)
     case invalidToken(TokenError)
     case provider(ProviderError)
+    /// The loop guard (LoginMarker): the browser completed `rounds` logins in a row and came back each
+    /// time without a session; `cause` is what the request and the settings suggest.
+    case loginLoop(rounds: Int, cause: String)
 
     var status: Int {
         switch self {
@@ -36,6 +39,7 @@ enum LoginError: Error, Equatable {
         case .provider(let e): return e.status
         case .storeFailed, .sessionNotStored: return 503
         case .sessionTooLarge: return 500
+        case .loginLoop: return 500
         default: return 400
         }
     }
@@ -62,6 +66,8 @@ enum LoginError: Error, Equatable {
             return "invalid_token"
         case .provider:
             return "provider_unavailable"
+        case .loginLoop:
+            return "login_loop"
         }
     }
 
@@ -82,6 +88,8 @@ enum LoginError: Error, Equatable {
             return "Your sign-in data is too large for this site's settings. The administrator can see why in the server log."
         case .logoutReturnRefused:
             return "This logout link leads somewhere this site does not send you."
+        case .loginLoop:
+            return "You logged in, but your browser came back without the login several times in a row, so this site stopped sending you round in circles. Allow cookies for this site, use the address you were given (https if it has one), and try again in a minute. If it keeps happening, tell the site's administrator."
         default:
             return "The login response was not valid."
         }
@@ -116,6 +124,8 @@ enum LoginError: Error, Equatable {
             return "the session needs \(bytes) bytes of cookies but the next request can carry \(limit) (LimitRequestFieldSize, less this browser's other cookies and 1 KiB kept for the application's): set IDTokenSessionStore cache, or give the server a shared store (IDTokenCache) that big sessions move to, keep fewer claims (IDTokenClaimsKeep), set IDTokenLogoutIDTokenHint Off, or raise LimitRequestFieldSize"
         case .invalidToken(let e): return "ID token refused: " + e.logDescription
         case .provider(let e): return e.logDescription
+        case .loginLoop(let rounds, let cause):
+            return "login loop stopped: this browser completed \(rounds) logins in a row and came back each time within \(LoginMarker.loopWindow) s without a session; \(cause). The user got a page saying so instead of another redirect to the provider"
         }
     }
 }

@@ -26,6 +26,22 @@ enum LoginStart {
                                                message: "You are not logged in.", setCookies: [],
                                                log: .init(level: .info, message: "no session for a non-navigation request to \(Masking.printable(String(request.path))): 401 instead of a login redirect")))
         }
+        // A browser that keeps coming back from the provider without its session would go round forever:
+        // after a few such round trips it gets a page saying what is wrong instead (LoginMarker). A
+        // step-up (a valid session that asks for more) is no such round trip.
+        // One pass over the Cookie header finds the marker and the state cookies.
+        let pairs = request.cookies.pairs
+        var streak = 0
+        let markerName = LoginMarker.cookieName(secure: request.isSecure)
+        if stepUp == nil, let value = pairs.first(where: { $0.name == markerName })?.value,
+           let marker = LoginMarker.open(value, request: request, config: config, now: now),
+           marker.isRecent(now: now, clockSkew: config.clockSkew) {
+            if marker.streak >= LoginMarker.loopLimit {
+                return CallbackHandler.refusal(.loginLoop(rounds: marker.streak, cause: LoopDiagnosis.explain(request, site: site, now: now)),
+                                               request: request, clearing: [])
+            }
+            streak = marker.streak
+        }
         let metadata: ProviderMetadata
         do {
             metadata = try site.provider.metadata(now: now)
@@ -33,14 +49,16 @@ enum LoginStart {
             return CallbackHandler.refusal(.provider(error), request: request, clearing: [])
         }
         // Only the path and query are kept, so the redirect after login cannot leave this site.
-        let returnTo = request.target.hasPrefix("/") && !request.target.hasPrefix("//") ? request.target : "/"
+        let returnTo = LoginState.isLocalTarget(request.target) ? request.target : "/"
         // A hint from the request replaces the location's own of that name.
         let hints = hints(request)
         let extra = (request.dir.authRequestParameters ?? []).filter { p in !hints.contains { $0.0 == p.0 } } + hints
         let maxAge = extra.last { $0.0 == "max_age" }.flatMap { Int64($0.1) } ?? config.maxAge
         let rules = LocationRules(request.dir)
-        let login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, acrValues: rules.acrValues,
+        var login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, acrValues: rules.acrValues,
                                      promptLogin: rules.promptLogin, using: &rng)
+        login.streak = streak
+        let fallback = LongReturnURL.keep(returnTo, for: &login, request: request, site: site, now: now)
         guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: config.stateContext) else {
             return .respond(ErrorPage.response(status: 500, code: "internal_error", message: "The login could not be started.",
                                                setCookies: [], log: .init(level: .error, message: "sealing the state cookie failed")))
@@ -49,12 +67,13 @@ enum LoginStart {
                                         redirectURI: config.redirectURI.url(scheme: request.scheme, host: request.host),
                                         scope: config.scope, state: login.state, nonce: login.nonce, maxAge: maxAge,
                                         extra: extra)
-        var cookies = staleStateCookies(request, config: config, now: now).map { stateCookie($0, value: "", maxAge: 0) }
+        var cookies = staleStateCookies(request, pairs: pairs, config: config, now: now).map { stateCookie($0, value: "", maxAge: 0) }
         // The browser keeps the cookie a minute past the state's lifetime, so a login that took too long
         // is reported as expired (with its own message) rather than as a missing cookie.
         cookies.append(stateCookie(login.cookieName(secure: request.isSecure), value: sealed, maxAge: config.stateLifetime + 60))
-        let log: Decision.LogLine = stepUp.map { .init(level: .info, message: "\($0): login started for \(Masking.printable(returnTo))") }
+        var log: Decision.LogLine = stepUp.map { .init(level: .info, message: "\($0): login started for \(Masking.printable(returnTo))") }
             ?? .init(level: .debug, message: "no session: login started for \(Masking.printable(returnTo))")
+        if let fallback { log = .init(level: .warning, message: log.message + "; " + fallback) }
         return .redirect(.init(status: 302, location: auth.url, setCookies: cookies.map(\.headerValue), log: log))
     }
 
@@ -83,12 +102,13 @@ enum LoginStart {
     /// State cookies to delete before adding one: those that no longer open or have expired, and the
     /// oldest beyond the cap, so abandoned logins cannot grow the Cookie header without bound. Over https
     /// un-prefixed ones are someone else's (or from before the site moved to https): deleted unopened.
-    static func staleStateCookies(_ request: AuthRequest, config: SiteConfig, now: Int64) -> [String] {
+    static func staleStateCookies(_ request: AuthRequest, pairs: [(name: Substring, value: Substring)], config: SiteConfig,
+                                  now: Int64) -> [String] {
         var live = [(name: String, createdAt: Int64)]()
         var stale = [String]()
         let own = LoginState.namePrefix(secure: request.isSecure)
         var examined = 0
-        for (name, value) in request.cookies.pairs {
+        for (name, value) in pairs {
             let ours = name.hasPrefix(own)
             guard ours || name.hasPrefix(LoginState.cookiePrefix) else { continue }
             examined += 1

@@ -13,6 +13,12 @@ struct LoginState: Equatable {
     var acrValues: [String] = []
     /// The login asked for prompt=login: the session it opens counts as a fresh login.
     var promptLogin = false
+    /// Logins this browser completed in a row before this one, each followed at once by a request
+    /// without a session (LoginMarker): the loop guard's count, carried through the provider.
+    var streak = 0
+    /// `returnTo` is only the fallback: the whole return URL was too long for this cookie and is kept in
+    /// the shared store under this login's state (LongReturnURL).
+    var returnStored = false
 
     static let cookiePrefix = "idtoken_state_"
     /// Over https: the browser then refuses the cookie unless it is Secure, host-only and for path "/", so
@@ -30,8 +36,10 @@ struct LoginState: Equatable {
 
     static func namePrefix(secure: Bool) -> String { secure ? securePrefix + cookiePrefix : cookiePrefix }
 
-    /// 4 added prompt=login; 3 still opens (a login in flight across an upgrade completes).
-    private static let format: UInt8 = 4
+    /// 5 added the loop guard's streak and the stored return URL; 4 added prompt=login; 3 and 4 still
+    /// open (a login in flight across an upgrade completes).
+    private static let format: UInt8 = 5
+    private static let formatsRead: ClosedRange<UInt8> = 3...5
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
@@ -43,11 +51,13 @@ struct LoginState: Equatable {
         w.i64(maxAge ?? -1)
         w.string(acrValues.joined(separator: " "))
         w.u8(promptLogin ? 1 : 0)
+        w.u8(UInt8(clamping: streak))
+        w.u8(returnStored ? 1 : 0)
         return w.bytes
     }
 
     init(state: String, nonce: String, returnTo: String, createdAt: Int64, maxAge: Int64? = nil, acrValues: [String] = [],
-         promptLogin: Bool = false) {
+         promptLogin: Bool = false, streak: Int = 0, returnStored: Bool = false) {
         self.state = state
         self.nonce = nonce
         self.returnTo = returnTo
@@ -55,22 +65,40 @@ struct LoginState: Equatable {
         self.maxAge = maxAge
         self.acrValues = acrValues
         self.promptLogin = promptLogin
+        self.streak = streak
+        self.returnStored = returnStored
     }
 
     init?(decoding bytes: [UInt8]) {
         var r = ByteReader(bytes)
         // max_age -1 stands for none; a larger one than any time cannot be meant (and would overflow).
-        guard let format = r.u8(), format == 3 || format == Self.format, let created = r.time(), let state = r.string(),
+        guard let format = r.u8(), Self.formatsRead.contains(format), let created = r.time(), let state = r.string(),
               let nonce = r.string(), let returnTo = r.string(), let maxAge = r.i64(), maxAge <= ByteReader.maximumSeconds,
               let acr = r.string() else { return nil }
-        var prompt: UInt8 = 0
-        if format == Self.format {
+        var prompt: UInt8 = 0, streak: UInt8 = 0, stored: UInt8 = 0
+        if format >= 4 {
             guard let p = r.u8(), p <= 1 else { return nil }
             prompt = p
         }
-        guard r.isAtEnd else { return nil }
+        if format >= 5 {
+            guard let n = r.u8(), let s = r.u8(), s <= 1 else { return nil }
+            streak = n
+            stored = s
+        }
+        // Whatever was sealed, the return URL is a path of this site (the redirect after login goes there).
+        guard r.isAtEnd, Self.isLocalTarget(returnTo) else { return nil }
         self.init(state: state, nonce: nonce, returnTo: returnTo, createdAt: created, maxAge: maxAge >= 0 ? maxAge : nil,
-                  acrValues: acr.split(separator: " ").map(String.init), promptLogin: prompt == 1)
+                  acrValues: acr.split(separator: " ").map(String.init), promptLogin: prompt == 1, streak: Int(streak),
+                  returnStored: stored == 1)
+    }
+
+    /// A path (and query) of this site: one leading "/", not "//" or "/\\" (which browsers read as another
+    /// host), no control characters. Only such a target is ever a return URL.
+    static func isLocalTarget(_ target: String) -> Bool {
+        let b = Array(target.utf8.prefix(2))
+        guard b.first == UInt8(ascii: "/") else { return false }
+        if b.count == 2, b[1] == UInt8(ascii: "/") || b[1] == UInt8(ascii: "\\") { return false }
+        return !target.utf8.contains { $0 < 0x20 || $0 == 0x7F }
     }
 
     /// A fresh login: 256-bit random state and nonce, unguessable and single-use.

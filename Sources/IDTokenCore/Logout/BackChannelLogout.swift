@@ -44,8 +44,9 @@ enum BackChannelLogout {
         let config = site.config
         let (jws, alg) = try IDTokenValidator.parse(token, allowed: config.allowedAlgorithms, types: logoutTokenTypes)
         let metadata = try site.provider.metadata(now: now)
-        let keys = try site.provider.keys(now: now, kid: jws.header.kid)
-        try IDTokenValidator.verifySignature(jws, alg: alg, keys: keys, secret: config.clientSecret)
+        try IDTokenValidator.withProviderKeys(jws, alg: alg, provider: site.provider, now: now) { keys throws(TokenError) in
+            try IDTokenValidator.verifySignature(jws, alg: alg, keys: keys, secret: config.clientSecret)
+        }
         let c = try IDTokenClaims(payload: jws.payload)
         let expect = TokenExpectations(issuer: IssuerRule(issuer: metadata.issuer), clientID: config.clientID,
                                        trustedAudiences: config.trustedAudiences, nonce: "",

@@ -42,7 +42,11 @@ enum LogoutHandler {
         }
         let jar = SessionJar(site: site, request: request)
         let loaded = jar.load(now: now)
-        let clearing = jar.clear(loaded, now: now)
+        var clearing = jar.clear(loaded, now: now)
+        // The completed-login marker goes too: a login right after this logout is no round trip of a
+        // loop, and a replayed login response no longer leads back in (LoginMarker).
+        let marker = LoginMarker.cookieName(secure: request.isSecure)
+        if !request.cookies.values(named: marker).isEmpty { clearing.append(LoginMarker.clearing(secure: request.isSecure)) }
         let who = loaded.map { "'\(Masking.printable($0.session.subject))'" } ?? "a browser without a session"
         // Without the provider's metadata the local logout still happens; only the provider's is skipped.
         let endSession = (try? site.provider.metadata(now: now))?.endSessionEndpoint

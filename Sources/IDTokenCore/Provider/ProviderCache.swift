@@ -9,8 +9,9 @@ package final class ProviderCache: Sendable {
         package var metadataLifetime = SiteSettings.standard.metadataLifetime
         /// How long a key set is used before it is fetched again.
         package var keysLifetime = SiteSettings.standard.keysLifetime
-        /// At most one refetch of the key set for an unknown `kid` in this many seconds: a flood of
-        /// tokens with made-up kids must not turn into a flood of requests to the provider.
+        /// At most one refetch of the key set for an unknown `kid` (or for a token without `kid` that no
+        /// cached key verifies) in this many seconds: a flood of tokens with made-up kids or forged
+        /// signatures must not turn into a flood of requests to the provider.
         package var unknownKeyRefetchInterval = SiteSettings.standard.keyRefetchInterval
         /// After a failed fetch, requests fail fast for this long instead of each waiting on a timeout.
         /// Counted from the end of the failed fetch: a fetch that ran into a timeout longer than this
@@ -95,25 +96,54 @@ package final class ProviderCache: Sendable {
     /// The key set, fresh enough for a token with this `kid`. An unknown kid triggers one refetch,
     /// rate-limited; when the limit applies the current set is returned and the token fails on it.
     func keys(now: Int64, kid: String?) throws(ProviderError) -> JWKSet {
+        try keysAndGeneration(now: now, kid: kid).keys
+    }
+
+    /// The same, with the generation of the set returned (for `keysAfterFailedKidless`).
+    func keysAndGeneration(now: Int64, kid: String?) throws(ProviderError) -> (keys: JWKSet, generation: Int) {
         let (cached, generation) = state.withLock { ($0.keys, $0.keysGeneration) }
         if let cached, now - cached.fetchedAt < policy.keysLifetime {
-            guard let kid, !cached.value.contains(kid: kid) else { return cached.value }
+            guard let kid, !cached.value.contains(kid: kid) else { return (cached.value, generation) }
             // A flood of made-up kids costs at most one fetch per interval (failing closed in between),
             // and each such fetch also picks up any real rotation: a rotated key waits at most one
             // interval even while someone keeps sending bogus kids.
-            let allowed = state.withLock { s -> Bool in
-                if let last = s.lastUnknownKeyRefetch, now - last < policy.unknownKeyRefetchInterval { return false }
-                s.lastUnknownKeyRefetch = now
-                return true
-            }
-            guard allowed else { return cached.value }
+            guard refetchAllowed(now: now) else { return (cached.value, generation) }
         }
+        let set = try fetchKeys(now: now, stale: cached?.value, generation: generation)
+        return (set, state.withLock { $0.keysGeneration })
+    }
+
+    /// A token without `kid` that no key of the set of `generation` verified: the provider may have
+    /// rotated its key, and without a kid nothing else tells. One refetch, under the same rate limit as
+    /// an unknown kid (so forged kid-less tokens cost at most one fetch per interval). The newer set, or
+    /// nil when there is none to try: the limit applies, the fetch failed, or it brought nothing new.
+    func keysAfterFailedKidless(now: Int64, generation: Int) -> JWKSet? {
+        let (cached, current) = state.withLock { ($0.keys, $0.keysGeneration) }
+        // Another request refetched since this one took its set: try that one, at no fetch.
+        if let cached, current != generation { return cached.value }
+        guard refetchAllowed(now: now), let set = try? fetchKeys(now: now, stale: cached?.value, generation: current) else {
+            return nil
+        }
+        return state.withLock { $0.keysGeneration } != generation ? set : nil
+    }
+
+    /// The rate limit of refetches out of turn (unknown kid, kid-less token that fails): at most one per
+    /// `unknownKeyRefetchInterval`, and this call takes it when it is free.
+    private func refetchAllowed(now: Int64) -> Bool {
+        state.withLock { s -> Bool in
+            if let last = s.lastUnknownKeyRefetch, now - last < policy.unknownKeyRefetchInterval { return false }
+            s.lastUnknownKeyRefetch = now
+            return true
+        }
+    }
+
+    private func fetchKeys(now: Int64, stale cached: JWKSet?, generation: Int) throws(ProviderError) -> JWKSet {
         let metadata = try metadata(now: now)
-        return try oneFetch(stale: cached?.value) { () throws(ProviderError) -> JWKSet in
+        return try oneFetch(stale: cached) { () throws(ProviderError) -> JWKSet in
             let (latest, latestGeneration) = state.withLock { ($0.keys, $0.keysGeneration) }
             if let latest, latestGeneration != generation { return latest.value }
             if let failure = recentFailure(now: now, keys: true) {
-                if let cached { return cached.value }
+                if let cached { return cached }
                 throw failure
             }
             let started = ContinuousClock.now
@@ -129,7 +159,7 @@ package final class ProviderCache: Sendable {
             } catch {
                 let failedAt = now + Self.seconds(since: started)
                 state.withLock { $0.lastKeysFailure = (failedAt, error) }
-                if let cached { return cached.value }
+                if let cached { return cached }
                 throw error
             }
         }

@@ -25,6 +25,21 @@ enum ErrorPage {
                                  contentType: "text/html; charset=utf-8")
     }
 
+    /// The answer to a completed login when a redirect would lose the session cookie (SameSite=Strict):
+    /// a page of this site that moves on to `location` (a path of this site) by itself, with a link for
+    /// a browser that does not follow a meta refresh. No script, so no Content-Security-Policy stops it.
+    static func onward(to location: String, setCookies: [String], log: Decision.LogLine?) -> Decision.Response {
+        let target = HTML.escape(location)
+        let page = """
+            <!DOCTYPE html>
+            <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=\(target)"><title>Logged in</title></head>
+            <body><p>You are logged in. <a href="\(target)">Continue</a></p></body></html>
+
+            """
+        return Decision.Response(status: 200, page: page, env: [], setCookies: setCookies, log: log,
+                                 contentType: "text/html; charset=utf-8")
+    }
+
     /// A logout asked for by another site: the same URL as a link, which the user's click makes a
     /// same-origin request. `target` is this request's own path and query (it matched the redirect URI).
     static func confirmLogout(target: String, log: Decision.LogLine) -> Decision.Response {

@@ -27,6 +27,8 @@ package final class Site: Sendable {
             return !seen
         }
     }
+    /// Long return URLs this process may still keep in the store this minute (LongReturnURL).
+    let longReturnURLBudget = StoreBudget()
 
     package init(config: SiteConfig, provider: ProviderCache, localStore: MemoryStore = MemoryStore()) {
         self.config = config

@@ -15,6 +15,8 @@ enum StoreKey {
         case used
         /// A logout token's jti, once used.
         case jti
+        /// A login's return URL too long for its state cookie, by the login's state (LongReturnURL).
+        case returnURL = "return"
     }
 
     static func make(_ section: Section, _ name: String, context: String) -> [UInt8] {

@@ -69,6 +69,23 @@ enum IDTokenValidator {
                                 claims: claims.all, keyID: jws.header.kid, algorithm: alg, authTime: claims.time("auth_time"))
     }
 
+    /// Runs `check` (which verifies the signature) with the provider's keys for this token. A token
+    /// without `kid` whose signature no cached key verifies gets one more try with a refetched set, as a
+    /// token with an unknown kid gets a refetch before its first (the provider may have rotated its key,
+    /// and nothing else in such a token says so); the refetch is rate-limited with the unknown-kid ones.
+    /// Throws TokenError or ProviderError.
+    static func withProviderKeys<T>(_ jws: CompactJWS, alg: SignatureAlgorithm, provider: ProviderCache, now: Int64,
+                                    _ check: (JWKSet) throws(TokenError) -> T) throws -> T {
+        let (keys, generation) = try provider.keysAndGeneration(now: now, kid: jws.header.kid)
+        do {
+            return try check(keys)
+        } catch {
+            guard jws.header.kid == nil, !alg.isHMAC, error == .badSignature || error == .noMatchingKey(kid: nil),
+                  let fresh = provider.keysAfterFailedKidless(now: now, generation: generation) else { throw error }
+            return try check(fresh)
+        }
+    }
+
     static func verifySignature(_ jws: CompactJWS, alg: SignatureAlgorithm, keys: JWKSet, secret: [UInt8]?) throws(TokenError) {
         if alg.isHMAC {
             guard let secret else { throw .algorithmNotAllowed(alg.rawValue) }
