@@ -25,7 +25,8 @@ struct CachePlacement: SessionPlacement {
         let id = existing ?? LoginState.randomToken(using: &rng)
         let config = jar.config
         let until = config.sessionIdleTimeout > 0 ? min(session.expiresAt, now + config.sessionIdleTimeout) : session.expiresAt
-        guard jar.store.put(jar.storeKey(.session, id), Array(sealed.utf8), expiresAt: until, now: now) == .ok else { return nil }
+        // The one kind of entry that may give way when the store is full: the session idle longest.
+        guard jar.store.putEvictable(jar.storeKey(.session, id), Array(sealed.utf8), expiresAt: until, now: now) == .ok else { return nil }
         if existing != nil { return [] }
         index(session, id: id, until: until, jar, now: now)
         return [jar.cookie(jar.cookieName, id).headerValue]
