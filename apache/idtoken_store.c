@@ -112,9 +112,9 @@ static apr_status_t store_mutex_init(server_rec *s)
     }
     if (kept->mutex == NULL) {
         rv = ap_global_mutex_create(&kept->mutex, NULL, STORE_ID, NULL, s, s->process->pool, 0);
-        if (rv != APR_SUCCESS) {
+        if (rv != APR_SUCCESS || kept->mutex == NULL) {
             kept->mutex = NULL;
-            return rv;
+            return rv != APR_SUCCESS ? rv : APR_EINIT;
         }
     }
     store_mutex = kept->mutex;
@@ -306,7 +306,8 @@ int store_enter(store_ctx *ctx, int always, int *locked)
     if (!*locked) {
         return 1;
     }
-    if ((rv = apr_global_mutex_lock(store_mutex)) != APR_SUCCESS) {
+    rv = store_mutex ? apr_global_mutex_lock(store_mutex) : APR_EINIT;
+    if (rv != APR_SUCCESS) {
         store_failed(ctx, rv, "cannot take the " STORE_ID " mutex");
         *locked = 0;
         return 0;

@@ -662,7 +662,8 @@ class Redis:
 
 def cache_mode(redis=None, *more) -> str:
     """Configuration lines for sessions kept in the shared store (IDTokenSessionStore cache): in the
-    given Redis (mod_socache_redis), else in the default shmcb of this one server."""
+    given Redis (mod_socache_redis), else in the default store of this one server (IDTokenCache file,
+    in the Apache's folder: its DefaultRuntimeDir)."""
     lines = []
     if redis is not None:
         lines += [SOCACHE_REDIS, "IDTokenCache redis:%s" % redis.address]

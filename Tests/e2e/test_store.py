@@ -18,8 +18,8 @@ from harness import (REPO, TRACE_WORK, Browser, Login, cache_mode, many_logins, 
 ROOM = re.compile(r"IDT0314: IDTokenCache file:(\S+): (\d+) bytes, room for about (\d+) sessions")
 COUNTS = re.compile(r"; store: (\d+) entries, (\d+) evicted, (\d+) refused")
 
-only_once = pytest.mark.skipif(mpm() != "event", reason="takes no part of httpd's MPM (or is long): run "
-                                                        "under the event MPM only")
+only_once = pytest.mark.skipif(mpm() != "event", reason="takes no part of httpd's MPM: run under the event "
+                                                        "MPM only")
 
 
 def announced(apache):
@@ -67,12 +67,12 @@ def test_table_takes_fifty_thousand_logins_and_keeps_them():
 # Through the module
 # ---------------------------------------------------------------------------------------------------
 
-@only_once
 def test_logins_through_the_module_fit_the_room_the_start_up_line_announces(apache_factory, provider):
     """A 4M store announces its room; 85% of it in logins (each of a user of its own, concurrently,
     within seconds, so every login's single-use mark is still live too) all succeed, nothing gives way,
     and the first sessions are still valid. Logging in on until the first session gives way measures the
-    capacity through the module. About 2,000 logins: event MPM only."""
+    capacity through the module. About 1,700 logins, 10 to 20 s: under every MPM, since what it shows
+    (every process writing one table) differs most between them."""
     a = apache_factory(provider.discovery_url, extra=cache_mode(None, "IDTokenCache file(4M)", TRACE_WORK))
     _, size, room = announced(a)
     assert (4 << 20) >= size > (4 << 20) - 8192 and room > 1500, (size, room)

@@ -1,6 +1,6 @@
 /*
  * The module's own store (apache/idtoken_table.c), driven directly: no httpd, no lock (one process).
- * It includes the table's source to see its internals, so that after every kind of damage it can
+ * It includes the table's sources to see its internals, so that after every kind of damage it can
  * check the whole file adds up. Run by Tests/e2e/test_store.py:
  *
  *   cc -O2 -o store_test Tests/store/store_test.c && ./store_test DIR
@@ -10,6 +10,8 @@
  * prints "FAIL: ..." and exits 1.
  */
 #include "../../apache/idtoken_table.c"
+#include "../../apache/idtoken_table_file.c"
+#include "../../apache/idtoken_table_repair.c"
 
 #include <stdarg.h>
 #include <time.h>
@@ -100,7 +102,7 @@ static void check_whole(idtoken_table *t, const char *when)
             entry_head *e = (entry_head *)block_at(t, idx);
 
             CHECK(steps <= t->blocks, "%s: a bucket chain loops", when);
-            CHECK(e != NULL && entry_whole(t, idx, b, h->fresh, used), "%s: entry %u in bucket %u is not whole",
+            CHECK(e != NULL && idtoken_table_entry_whole(t, idx, b, h->fresh, used), "%s: entry %u in bucket %u is not whole",
                   when, idx, b);
             ++entries;
             evictable += (e->flags & IDTOKEN_TABLE_MAY_EVICT) != 0;
