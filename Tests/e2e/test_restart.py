@@ -69,6 +69,7 @@ def test_cache_session_survives_a_graceful_restart_under_load(apache_factory, pr
             b = Browser()
             try:
                 Login(b, a).run()
+                b.session.close()  # (under prefork an idle kept-alive connection holds a child)
                 during.append(b)
             except Exception as e:  # noqa: BLE001 - collected and reported below
                 errors.append(repr(e))
