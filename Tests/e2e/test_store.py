@@ -89,8 +89,8 @@ def test_logins_through_the_module_fit_the_room_the_start_up_line_announces(apac
     offset, total = a.log_size(), fill
     while not wait_module_log(a, offset, r"IDT0315", timeout=0.2):
         assert total < 2 * room, "nothing gave way after %d logins" % total
-        results += many_logins(a, provider, 50, first=total)
-        total += 50
+        results += many_logins(a, provider, 10, first=total)
+        total += 10
     line = wait_module_log(a, offset, r"IDT0315")[0]
     assert "sessions gave way" in line and "IDTokenCacheFull evict-idle" in line, line
     _, evicted, refused = counts(a, offset)
