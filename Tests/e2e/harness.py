@@ -421,6 +421,15 @@ class Apache:
                  "httpd to finish a graceful restart")
         wait_for(self._answers, 20, "httpd to answer after a graceful restart")
 
+    def restart(self):
+        """apache2 -k restart: every child stopped at once, the configuration read again."""
+        before = self.generation_count()
+        r = self._ctl("-k", "restart")
+        assert r.returncode == 0, "apache2 -k restart failed: %s%s" % (r.stdout, r.stderr)
+        wait_for(lambda: self._raise_if_dead() or self.generation_count() > before, 30,
+                 "httpd to finish a restart")
+        wait_for(self._answers, 20, "httpd to answer after a restart")
+
     def children(self) -> list:
         """httpd's child processes now."""
         return child_pids(self.pid) if self.pid else []
