@@ -465,6 +465,19 @@ static void test_file(void)
     for (n = 0; n < 20; ++n) {
         put_session(t, n, 1000, 99999, IDTOKEN_TABLE_EVICT_IDLE, IDTOKEN_TABLE_OK, &fx);
     }
+    /* The largest value, chained over 265 blocks, comes back whole. */
+    {
+        static unsigned char big[IDTOKEN_TABLE_VALUE_MAX], back[IDTOKEN_TABLE_VALUE_MAX];
+        unsigned char key[128];
+        size_t key_len = make_key(key, "s", 424242), len = 0;
+
+        make_value(big, sizeof(big), 424242);
+        CHECK(idtoken_table_put(t, key, key_len, big, sizeof(big), 99999, 1000, 0, IDTOKEN_TABLE_REFUSE, &fx)
+              == IDTOKEN_TABLE_OK, "a 64 KiB value refused by a 1 MiB table");
+        CHECK(idtoken_table_get(t, key, key_len, 1000, back, sizeof(back), &len) == IDTOKEN_TABLE_OK
+              && len == sizeof(big) && memcmp(big, back, len) == 0, "the 64 KiB value came back altered");
+        CHECK(idtoken_table_remove(t, key, key_len) == IDTOKEN_TABLE_OK, "remove the 64 KiB value");
+    }
     idtoken_table_detach(t);
 
     /* Kept as it is: the same size finds the sessions again. */
