@@ -58,9 +58,19 @@ def test_table_takes_fifty_thousand_logins_and_keeps_them():
         assert built.returncode == 0, built.stdout + built.stderr
         r = subprocess.run([binary, folder], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.rstrip().endswith("ok"), r.stdout + r.stderr
-    capacity = int(re.search(r"capacity: (\d+) sessions", r.stdout).group(1))
+    capacity, size = (int(n) for n in re.search(r"capacity: (\d+) sessions in (\d+) bytes", r.stdout).groups())
     assert capacity >= 50000, r.stdout
+    assert size == DEFAULT_SIZE, "the C test's table is not the module's default size"
     print(r.stdout.strip())
+
+
+DEFAULT_SIZE = 128 << 20
+
+
+def test_default_store_has_the_size_the_c_test_fills(apache):
+    """The shared Apache uses the default store: 128M, announced with room for over 50,000 sessions."""
+    path, size, room = announced(apache)
+    assert path.endswith("/idtoken-store") and size == DEFAULT_SIZE and room >= 50000, (path, size, room)
 
 
 # ---------------------------------------------------------------------------------------------------
