@@ -1,7 +1,8 @@
 /*
  * The configuration: per-server and per-directory structs and their merges, and the directive
- * setters. Every IDToken* directive but IDTokenCache is parsed by the core as Apache reads it (so
- * configtest names a bad line); the command table is generated from the core's directive specs
+ * setters. Every IDToken* directive but IDTokenCache and IDTokenCacheFull (the store's, in
+ * idtoken_store.c and idtoken_filestore.c) is parsed by the core as Apache reads it (so configtest
+ * names a bad line); the command table is generated from the core's directive specs
  * (apache/directives.inc).
  */
 #include "idtoken_internal.h"
@@ -247,9 +248,12 @@ static const char *add_dir_word(cmd_parms *cmd, void *dconf, const char *word)
 const command_rec auth_idtoken_cmds[] =
 {
 #include "directives.inc"
-    /* The one directive the module handles itself: the core never sees the store. */
+    /* The directives the module handles itself: the core never sees the store. */
     AP_INIT_TAKE1("IDTokenCache", set_cache, NULL, RSRC_CONF,
-                  "socache provider[:args] for the shared store, or none; default shmcb when "
-                  "mod_socache_shmcb is loaded, else none"),
+                  "The shared store: file[:path][(size)], a socache provider[:args], or none; "
+                  "default file (idtoken-store in DefaultRuntimeDir, 128M)"),
+    AP_INIT_TAKE1("IDTokenCacheFull", set_cache_full, NULL, RSRC_CONF,
+                  "When the file store is full: evict-idle (the session idle longest gives way) or "
+                  "refuse (the new login fails with 503); default evict-idle"),
     {NULL}
 };

@@ -24,6 +24,7 @@
 #include "mod_core.h"           /* ap_response_code_string() */
 #include "util_cfgtree.h"       /* ap_conftree */
 #include "util_mutex.h"
+#include "ap_mpm.h"
 
 #include "idtoken.h"
 
@@ -98,11 +99,42 @@ int sites_registered(void);
 const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg);
 apr_status_t store_pre_config(apr_pool_t *pconf);
 int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+int store_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 void store_child_init(apr_pool_t *p, server_rec *s);
 /* The store lent to the core for this request; NULL without one. */
 const idt_store *request_store(request_rec *r);
-/* socache calls made through a store request_store lent. */
+/* Store calls made through a store request_store lent. */
 unsigned int store_calls(const idt_store *store);
+/* For the request's trace line: the file store's counters ("" for another store). */
+const char *store_trace_note(apr_pool_t *p);
+
+/* One request's view of the store, whichever it is. The callbacks log against r and allocate from
+ * r->pool: the core calls them during idt_decide, on the thread that called it. */
+typedef struct {
+    request_rec *r;
+    unsigned int calls;         /* store calls for this request, for the trace line */
+} store_ctx;
+/* What every callback shares (idtoken_store.c): the mutex around a call, the checks of what the core
+ * passes, the connection's read buffer (IDT_STORE_VALUE_MAX bytes), one error line. */
+int store_enter(store_ctx *ctx, int always, int *locked);
+int store_leave(const store_ctx *ctx, int locked);
+int store_key_ok(const store_ctx *ctx, const unsigned char *key, size_t key_len);
+int store_value_ok(const store_ctx *ctx, const unsigned char *value, size_t value_len, int64_t expires_at);
+unsigned char *store_read_buffer(request_rec *r);
+int32_t store_failed(const store_ctx *ctx, apr_status_t rv, const char *what);
+/* The mutex, outside a request (start-up). */
+apr_status_t store_mutex_lock(void);
+apr_status_t store_mutex_unlock(void);
+
+/* idtoken_filestore.c: IDTokenCache file, the module's own store (idtoken_table.c) */
+void filestore_pre_config(void);
+/* `args`: what follows "file" in IDTokenCache file[:path][(size)]. */
+const char *filestore_configure(cmd_parms *cmd, const char *args);
+const char *set_cache_full(cmd_parms *cmd, void *dummy, const char *arg);
+int filestore_full_policy_set(void);
+int filestore_post_config(apr_pool_t *pconf, server_rec *s, int announce);
+void filestore_callbacks(idt_store *store);
+const char *filestore_trace_note(apr_pool_t *p);
 
 /* idtoken_request.c */
 int auth_idtoken_post_read_request(request_rec *r);

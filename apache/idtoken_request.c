@@ -461,9 +461,11 @@ int auth_idtoken_check_authn(request_rec *r)
     }
     /* What the request cost in work that a client could try to multiply: counts, not time, so a test
      * can show an amplification attack failing on any machine. */
-    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
-                  IDTLOGNO(0414) "request work: %u cookie lookups, %u sealed opens, %u store calls",
-                  lookups, opens, store_calls(store));
+    if (APLOGrtrace1(r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                      IDTLOGNO(0414) "request work: %u cookie lookups, %u sealed opens, %u store calls%s",
+                      lookups, opens, store_calls(store), store_trace_note(r->pool));
+    }
 
     return apply_decision(r, &d);
 }

@@ -1,54 +1,86 @@
 /*
- * The shared store: Apache's socache (IDTokenCache, shmcb by default) behind the idt_store callbacks,
- * serialized by the "idtoken-cache" mutex where the provider needs it. Set up in post_config, attached
- * to in each child, lent to the core for one request at a time.
+ * The shared store behind the idt_store callbacks: which one (IDTokenCache: the module's own file
+ * store by default, one of Apache's socache providers, or none), the "idtoken-cache" mutex that
+ * serialises it, the per-connection read buffer, and the socache adapter itself. The file store's
+ * callbacks are in idtoken_filestore.c.
  */
 #include "idtoken_internal.h"
 
+typedef enum {
+    STORE_FILE = 0,     /* the module's own (idtoken_filestore.c): the default */
+    STORE_SOCACHE,
+    STORE_NONE
+} store_kind;
+
 /* IDTokenCache is global, so like mod_authn_socache these are process-wide; store_pre_config resets
  * them at the start of each configuration pass. */
+static store_kind kind;
 static const ap_socache_provider_t *store_provider;
 static ap_socache_instance_t *store_instance;
-static const char *store_spec;      /* IDTokenCache as written, NULL when not given */
 static apr_global_mutex_t *store_mutex;
-static int store_ready;             /* the instance is initialised for this generation */
+static int store_ready;             /* the store is set up for this generation */
+
+/* The mutex outlives configuration passes (ap_retained_data), unlike the rest: during a graceful
+ * restart the old generation's children still write the file store while the new one's start, and
+ * both must take the same lock. */
+#define RETAINED_MUTEX "auth_idtoken-store-mutex"
+typedef struct {
+    apr_global_mutex_t *mutex;
+} retained_mutex;
 
 /* Before the directives of a pass are read: the Mutex directive only accepts registered types, and
  * IDTokenCache starts over from "not given". */
 apr_status_t store_pre_config(apr_pool_t *pconf)
 {
+    kind = STORE_FILE;
     store_provider = NULL;
     store_instance = NULL;
-    store_spec = NULL;
     store_mutex = NULL;
     store_ready = 0;
+    filestore_pre_config();
     return ap_mutex_register(pconf, STORE_ID, NULL, APR_LOCK_DEFAULT, 0);
 }
 
-/* IDTokenCache provider[:args] | none. The instance is created here, where a bad argument can still
- * point at the line, and initialised in post_config (as mod_authn_socache does). */
+/* "file", "file:path", "file(size)", "file:path(size)": the rest after the name, else NULL. */
+static const char *file_store_args(const char *arg)
+{
+    if (strncasecmp(arg, "file", 4) != 0) {
+        return NULL;
+    }
+    return (arg[4] == '\0' || arg[4] == ':' || arg[4] == '(') ? arg + 4 : NULL;
+}
+
+/* IDTokenCache file[:path][(size)] | provider[:args] | none. A socache instance is created here,
+ * where a bad argument can still point at the line, and initialised in post_config (as
+ * mod_authn_socache does). */
 const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     const char *sep = ap_strchr_c(arg, ':');
     const char *name = sep ? apr_pstrmemdup(cmd->temp_pool, arg, sep - arg) : arg;
+    const char *file_args = file_store_args(arg);
     (void)dummy;
 
     if (err) {
         return err;
     }
-    store_spec = arg;
     store_provider = NULL;
     store_instance = NULL;
     if (strcasecmp(arg, "none") == 0) {
+        kind = STORE_NONE;
         return NULL;
     }
+    if (file_args) {
+        kind = STORE_FILE;
+        return filestore_configure(cmd, file_args);
+    }
 
+    kind = STORE_SOCACHE;
     store_provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
                                         AP_SOCACHE_PROVIDER_VERSION);
     if (store_provider == NULL) {
-        return apr_psprintf(cmd->pool, "%s: unknown socache provider '%s' (load mod_socache_%s "
-                            "before this line?)", cmd->cmd->name, name, name);
+        return apr_psprintf(cmd->pool, "%s: unknown store '%s': file, none, or a socache provider "
+                            "(load mod_socache_%s before this line?)", cmd->cmd->name, name, name);
     }
     err = store_provider->create(&store_instance, sep ? sep + 1 : NULL, cmd->temp_pool, cmd->pool);
     if (err) {
@@ -57,16 +89,6 @@ const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
     }
     return NULL;
-}
-
-static apr_status_t forget_store_mutex(void *data)
-{
-    (void)data;
-    if (store_mutex) {
-        apr_global_mutex_destroy(store_mutex);
-        store_mutex = NULL;
-    }
-    return APR_SUCCESS;
 }
 
 static apr_status_t destroy_store(void *data)
@@ -79,75 +101,92 @@ static apr_status_t destroy_store(void *data)
     return APR_SUCCESS;
 }
 
-/* Sets up the store once the configuration is known (not under configtest, which stops before
- * post_config). Only when some server is a site: otherwise no shared memory, no mutex. */
-int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                                    server_rec *s)
+/* The mutex of every generation: made once, in the process pool, at the first pass that needs it. */
+static apr_status_t store_mutex_init(server_rec *s)
+{
+    retained_mutex *kept = ap_retained_data_get(RETAINED_MUTEX);
+    apr_status_t rv;
+
+    if (kept == NULL) {
+        kept = ap_retained_data_create(RETAINED_MUTEX, sizeof(*kept));
+    }
+    if (kept->mutex == NULL) {
+        rv = ap_global_mutex_create(&kept->mutex, NULL, STORE_ID, NULL, s, s->process->pool, 0);
+        if (rv != APR_SUCCESS || kept->mutex == NULL) {
+            kept->mutex = NULL;
+            return rv != APR_SUCCESS ? rv : APR_EINIT;
+        }
+    }
+    store_mutex = kept->mutex;
+    return APR_SUCCESS;
+}
+
+apr_status_t store_mutex_lock(void)
+{
+    return store_mutex ? apr_global_mutex_lock(store_mutex) : APR_EINIT;
+}
+
+apr_status_t store_mutex_unlock(void)
+{
+    return store_mutex ? apr_global_mutex_unlock(store_mutex) : APR_EINIT;
+}
+
+static int socache_post_config(apr_pool_t *pconf, server_rec *s, int announce)
 {
     /* Sizes only steer how shmcb splits its memory into subcaches: short keys, and values from tiny
      * single-use marks to sessions of a few KB (an entry must fit one subcache's data area). */
     static const struct ap_socache_hints hints = {64, 2048, apr_time_from_sec(600)};
+    apr_status_t rv = store_provider->init(store_instance, STORE_ID, &hints, s, pconf);
+
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, rv, s,
+                     IDTLOGNO(0304) "IDTokenCache %s: cannot initialise the cache", store_provider->name);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(pconf, s, destroy_store, apr_pool_cleanup_null);
+    if (announce) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
+                     IDTLOGNO(0305) "IDTokenCache %s: single-use marks are shared by every process of the server",
+                     store_provider->name);
+    }
+    return OK;
+}
+
+/* Sets up the store once the configuration is known (not under configtest, which stops before
+ * post_config). Only when some server is a site: otherwise no file, no mutex. */
+int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                    server_rec *s)
+{
     /* Start-up runs a first pass only to check; say which store is used on the pass that serves. */
     int announce = ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG;
-    const char *label = store_spec;
-    const char *err;
     apr_status_t rv;
+    int rc;
     (void)plog;
+    (void)ptemp;
 
     if (sites_registered() == 0) {
         return OK;
     }
-
-    if (store_spec == NULL) {
-        store_provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
-                                            AP_SOCACHE_PROVIDER_VERSION);
-        if (store_provider) {
-            /* 8 MB in the runtime directory: shmcb's own default (about 0.5 MB) splits into data
-             * areas of 10 KB, too small for a session with a big ID token. */
-            err = store_provider->create(&store_instance,
-                                         ap_runtime_dir_relative(pconf, "idtoken-cache(8388608)"),
-                                         ptemp, pconf);
-            if (err) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
-                             IDTLOGNO(0301) "IDTokenCache shmcb (the default): %s", err);
-                return HTTP_INTERNAL_SERVER_ERROR;
-            }
-            label = "shmcb (the default)";
-        }
-    }
-    if (store_provider == NULL) {
+    if (kind == STORE_NONE) {
         if (announce) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
                          IDTLOGNO(0302) "IDTokenCache none: replayed login responses are caught only within one "
-                         "process; load mod_socache_shmcb");
+                         "process; remove IDTokenCache none to use the shared file store");
         }
         return OK;
     }
 
-    /* Every add takes the mutex, so the mutex exists whatever the provider. */
-    rv = ap_global_mutex_create(&store_mutex, NULL, STORE_ID, NULL, s, pconf, 0);
+    /* Every add takes the mutex, so the mutex exists whatever the store. */
+    rv = store_mutex_init(s);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, rv, s,
                      IDTLOGNO(0303) "IDTokenCache: cannot create the %s mutex", STORE_ID);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    apr_pool_cleanup_register(pconf, NULL, forget_store_mutex, apr_pool_cleanup_null);
-
-    rv = store_provider->init(store_instance, STORE_ID, &hints, s, pconf);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, rv, s,
-                     IDTLOGNO(0304) "IDTokenCache %s: cannot initialise the cache", label);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    apr_pool_cleanup_register(pconf, s, destroy_store, apr_pool_cleanup_null);
-    store_ready = 1;
-
-    if (announce) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
-                     IDTLOGNO(0305) "IDTokenCache %s: single-use marks are shared by every process of the server",
-                     label);
-    }
-    return OK;
+    rc = kind == STORE_FILE ? filestore_post_config(pconf, s, announce)
+                            : socache_post_config(pconf, s, announce);
+    store_ready = rc == OK;
+    return rc;
 }
 
 /* Each child attaches to the mutex its parent created. */
@@ -164,6 +203,69 @@ void store_child_init(apr_pool_t *p, server_rec *s)
     }
 }
 
+/* The server (or vhost) whose sessions live in the store, if any. */
+static server_rec *cache_session_site(server_rec *s)
+{
+    for (; s; s = s->next) {
+        const auth_idtoken_srv_conf *conf = srv_conf(s);
+        int i;
+
+        for (i = 0; conf && conf->site >= 0 && i < conf->settings->nelts; ++i) {
+            const idt_setting *setting = &APR_ARRAY_IDX(conf->settings, i, idt_setting);
+
+            if (strcmp(setting->name, "IDTokenSessionStore") == 0 && strcasecmp(setting->value, "cache") == 0) {
+                return s;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* httpd -X, ONE_PROCESS, an MPM that does not fork, or one allowed a single child. */
+static int serves_from_one_process(int *daemons)
+{
+    int forked = AP_MPMQ_NOT_SUPPORTED;
+
+    *daemons = 0;
+    if (ap_exists_config_define("ONE_PROCESS") || ap_exists_config_define("DEBUG")) {
+        return 1;
+    }
+    if (ap_mpm_query(AP_MPMQ_IS_FORKED, &forked) != APR_SUCCESS || forked == AP_MPMQ_NOT_SUPPORTED) {
+        return 1;
+    }
+    return ap_mpm_query(AP_MPMQ_MAX_DAEMONS, daemons) == APR_SUCCESS && *daemons == 1;
+}
+
+/* After the sites are registered and the MPM has settled its limits (APR_HOOK_LAST), so that
+ * configtest refuses what could not work: cache sessions kept per process under an MPM that spreads
+ * a browser's requests over several, and a policy for when the store is full that only the file store
+ * has. */
+int store_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *site;
+    int daemons;
+    (void)pconf;
+    (void)plog;
+
+    if (filestore_full_policy_set() && kind != STORE_FILE) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
+                     IDTLOGNO(0309) "IDTokenCacheFull applies to the module's own store (IDTokenCache file) "
+                     "only; %s", kind == STORE_NONE ? "IDTokenCache is none"
+                     : apr_psprintf(ptemp, "%s evicts entries by its own rules", store_provider->name));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (kind != STORE_NONE || (site = cache_session_site(s)) == NULL || serves_from_one_process(&daemons)) {
+        return OK;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, site,
+                 IDTLOGNO(0308) "%s: IDTokenSessionStore cache needs a store that every process of the "
+                 "server shares, but IDTokenCache is none: the %s MPM runs up to %d processes, each would "
+                 "keep its own sessions, and most requests would miss them. Remove IDTokenCache none (the "
+                 "default store, file, is shared), name a shared one (IDTokenCache file, shmcb, redis:...), "
+                 "or use IDTokenSessionStore cookie", server_where(ptemp, site), ap_show_mpm(), daemons);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
 /* ---- The shared store ---------------------------------------------------------------------------- */
 
 /* shmcb passes over an entry longer than the reader's buffer as if it were absent: `add` would then
@@ -172,35 +274,40 @@ void store_child_init(apr_pool_t *p, server_rec *s)
  * every later one (the core copies a value at once), so a request costs no 64 KiB per lookup. */
 #define STORE_VALUE_MAX IDT_STORE_VALUE_MAX
 
-/* One request's view of the store. The callbacks log against r and allocate from r->pool: the core
- * calls them during idt_decide, on the thread that called it. */
-typedef struct {
-    request_rec *r;
-    ap_socache_instance_t *instance;
-    unsigned int calls;         /* socache calls for this request, for the trace line */
-} store_ctx;
-
-static int32_t store_failed(const store_ctx *ctx, apr_status_t rv, const char *what)
+unsigned char *store_read_buffer(request_rec *r)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, ctx->r, IDTLOGNO(0307) "IDTokenCache (%s): %s", store_provider->name,
-                  what);
+    conn_rec *c = r->connection;
+    unsigned char *buffer = ap_get_module_config(c->conn_config, &auth_idtoken_module);
+
+    if (buffer == NULL) {
+        buffer = apr_palloc(c->pool, STORE_VALUE_MAX);
+        ap_set_module_config(c->conn_config, &auth_idtoken_module, buffer);
+    }
+    return buffer;
+}
+
+int32_t store_failed(const store_ctx *ctx, apr_status_t rv, const char *what)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, ctx->r, IDTLOGNO(0307) "IDTokenCache (%s): %s",
+                  kind == STORE_FILE ? "file" : store_provider->name, what);
     return IDT_STORE_ERROR;
 }
 
 /* Every call goes in and out through these: the call is counted, and the mutex is held around it
- * where the provider is not safe across processes (shmcb), or `always` (add's look-then-write).
- * store_enter returns 0 when the mutex could not be taken; store_leave when it could not be released
- * (the call's result is then not trusted). */
-static int store_enter(store_ctx *ctx, int always, int *locked)
+ * where the store is not safe across processes (the file store, shmcb), or `always` (add's
+ * look-then-write). store_enter returns 0 when the mutex could not be taken; store_leave when it
+ * could not be released (the call's result is then not trusted). */
+int store_enter(store_ctx *ctx, int always, int *locked)
 {
     apr_status_t rv;
 
     ++ctx->calls;
-    *locked = always || (store_provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) != 0;
+    *locked = always || kind == STORE_FILE || (store_provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) != 0;
     if (!*locked) {
         return 1;
     }
-    if ((rv = apr_global_mutex_lock(store_mutex)) != APR_SUCCESS) {
+    rv = store_mutex ? apr_global_mutex_lock(store_mutex) : APR_EINIT;
+    if (rv != APR_SUCCESS) {
         store_failed(ctx, rv, "cannot take the " STORE_ID " mutex");
         *locked = 0;
         return 0;
@@ -208,7 +315,7 @@ static int store_enter(store_ctx *ctx, int always, int *locked)
     return 1;
 }
 
-static int store_leave(const store_ctx *ctx, int locked)
+int store_leave(const store_ctx *ctx, int locked)
 {
     apr_status_t rv;
 
@@ -220,7 +327,7 @@ static int store_leave(const store_ctx *ctx, int locked)
 }
 
 /* socache lengths are unsigned int. */
-static int store_key_ok(const store_ctx *ctx, const unsigned char *key, size_t key_len)
+int store_key_ok(const store_ctx *ctx, const unsigned char *key, size_t key_len)
 {
     if (key == NULL || key_len == 0 || key_len > UINT_MAX) {
         store_failed(ctx, APR_EINVAL, "invalid key");
@@ -229,8 +336,7 @@ static int store_key_ok(const store_ctx *ctx, const unsigned char *key, size_t k
     return 1;
 }
 
-static int store_value_ok(const store_ctx *ctx, const unsigned char *value, size_t value_len,
-                          int64_t expires_at)
+int store_value_ok(const store_ctx *ctx, const unsigned char *value, size_t value_len, int64_t expires_at)
 {
     if ((value == NULL && value_len > 0) || value_len > STORE_VALUE_MAX) {
         store_failed(ctx, APR_EINVAL,
@@ -245,56 +351,54 @@ static int store_value_ok(const store_ctx *ctx, const unsigned char *value, size
     return 1;
 }
 
-/* The unlocked calls. */
-static apr_status_t store_retrieve(const store_ctx *ctx, const unsigned char *key, size_t key_len,
-                                   unsigned char **found, unsigned int *found_len)
-{
-    conn_rec *c = ctx->r->connection;
-    unsigned char *buffer = ap_get_module_config(c->conn_config, &auth_idtoken_module);
+/* ---- The socache adapter -------------------------------------------------------------------------- */
 
-    if (buffer == NULL) {
-        buffer = apr_palloc(c->pool, STORE_VALUE_MAX);
-        ap_set_module_config(c->conn_config, &auth_idtoken_module, buffer);
-    }
-    *found = buffer;
+/* The unlocked calls. */
+static apr_status_t socache_retrieve(const store_ctx *ctx, const unsigned char *key, size_t key_len,
+                                     unsigned char **found, unsigned int *found_len)
+{
+    *found = store_read_buffer(ctx->r);
     *found_len = STORE_VALUE_MAX;
-    return store_provider->retrieve(ctx->instance, ctx->r->server, key, (unsigned int)key_len,
+    return store_provider->retrieve(store_instance, ctx->r->server, key, (unsigned int)key_len,
                                     *found, found_len, ctx->r->pool);
 }
 
-static apr_status_t store_store(const store_ctx *ctx, const unsigned char *key, size_t key_len,
-                                const unsigned char *value, size_t value_len, int64_t expires_at)
+static apr_status_t socache_store(const store_ctx *ctx, const unsigned char *key, size_t key_len,
+                                  const unsigned char *value, size_t value_len, int64_t expires_at)
 {
     /* An empty value may come as NULL (Swift's empty arrays have no address). store() takes a
      * non-const buffer but only copies from it. */
     static unsigned char empty[1];
 
-    return store_provider->store(ctx->instance, ctx->r->server, key, (unsigned int)key_len,
+    return store_provider->store(store_instance, ctx->r->server, key, (unsigned int)key_len,
                                  apr_time_from_sec(expires_at),
                                  value ? (unsigned char *)value : empty,
                                  (unsigned int)value_len, ctx->r->pool);
 }
 
-static int32_t store_put(void *ctxv, const unsigned char *key, size_t key_len,
-                         const unsigned char *value, size_t value_len, int64_t expires_at)
+/* socache chooses for itself what to evict: the flags mean nothing to it. */
+static int32_t socache_put(void *ctxv, const unsigned char *key, size_t key_len,
+                           const unsigned char *value, size_t value_len, int64_t expires_at,
+                           uint32_t flags)
 {
     store_ctx *ctx = ctxv;
     int locked;
     apr_status_t rv;
+    (void)flags;
 
     if (!store_key_ok(ctx, key, key_len) || !store_value_ok(ctx, value, value_len, expires_at)
         || !store_enter(ctx, 0, &locked)) {
         return IDT_STORE_ERROR;
     }
-    rv = store_store(ctx, key, key_len, value, value_len, expires_at);
+    rv = socache_store(ctx, key, key_len, value, value_len, expires_at);
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
     }
     return rv == APR_SUCCESS ? IDT_STORE_OK : store_failed(ctx, rv, "put failed");
 }
 
-static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
-                         const unsigned char **value, size_t *value_len)
+static int32_t socache_get(void *ctxv, const unsigned char *key, size_t key_len,
+                           const unsigned char **value, size_t *value_len)
 {
     store_ctx *ctx = ctxv;
     unsigned char *found;
@@ -305,7 +409,7 @@ static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
     if (!store_key_ok(ctx, key, key_len) || !store_enter(ctx, 0, &locked)) {
         return IDT_STORE_ERROR;
     }
-    rv = store_retrieve(ctx, key, key_len, &found, &found_len);
+    rv = socache_retrieve(ctx, key, key_len, &found, &found_len);
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
     }
@@ -324,7 +428,7 @@ static int32_t store_get(void *ctxv, const unsigned char *key, size_t key_len,
     return IDT_STORE_OK;
 }
 
-static int32_t store_remove(void *ctxv, const unsigned char *key, size_t key_len)
+static int32_t socache_remove(void *ctxv, const unsigned char *key, size_t key_len)
 {
     store_ctx *ctx = ctxv;
     int locked;
@@ -333,7 +437,7 @@ static int32_t store_remove(void *ctxv, const unsigned char *key, size_t key_len
     if (!store_key_ok(ctx, key, key_len) || !store_enter(ctx, 0, &locked)) {
         return IDT_STORE_ERROR;
     }
-    rv = store_provider->remove(ctx->instance, ctx->r->server, key, (unsigned int)key_len,
+    rv = store_provider->remove(store_instance, ctx->r->server, key, (unsigned int)key_len,
                                 ctx->r->pool);
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
@@ -347,8 +451,8 @@ static int32_t store_remove(void *ctxv, const unsigned char *key, size_t key_len
 /* socache has no add-if-absent: look, then write, with the mutex held throughout so no other
  * process of this server slips in between. (Servers sharing a networked provider each have their
  * own mutex.) */
-static int32_t store_add(void *ctxv, const unsigned char *key, size_t key_len,
-                         const unsigned char *value, size_t value_len, int64_t expires_at)
+static int32_t socache_add(void *ctxv, const unsigned char *key, size_t key_len,
+                           const unsigned char *value, size_t value_len, int64_t expires_at)
 {
     store_ctx *ctx = ctxv;
     unsigned char *found;
@@ -361,14 +465,14 @@ static int32_t store_add(void *ctxv, const unsigned char *key, size_t key_len,
         || !store_enter(ctx, 1, &locked)) {
         return IDT_STORE_ERROR;
     }
-    rv = store_retrieve(ctx, key, key_len, &found, &found_len);
+    rv = socache_retrieve(ctx, key, key_len, &found, &found_len);
     if (rv == APR_SUCCESS) {
         status = IDT_STORE_EXISTS;
     }
     else if (!APR_STATUS_IS_NOTFOUND(rv)) {
         status = store_failed(ctx, rv, "add: the look-up failed");
     }
-    else if ((rv = store_store(ctx, key, key_len, value, value_len, expires_at)) != APR_SUCCESS) {
+    else if ((rv = socache_store(ctx, key, key_len, value, value_len, expires_at)) != APR_SUCCESS) {
         status = store_failed(ctx, rv, "add failed");
     }
     else {
@@ -379,6 +483,8 @@ static int32_t store_add(void *ctxv, const unsigned char *key, size_t key_len,
     }
     return status;
 }
+
+/* ---- Lending it ------------------------------------------------------------------------------------ */
 
 /* NULL without a store: the core then falls back on what one process can see. */
 const idt_store *request_store(request_rec *r)
@@ -391,18 +497,27 @@ const idt_store *request_store(request_rec *r)
     }
     ctx = apr_palloc(r->pool, sizeof(*ctx));
     ctx->r = r;
-    ctx->instance = store_instance;
     ctx->calls = 0;
     store = apr_palloc(r->pool, sizeof(*store));
     store->ctx = ctx;
-    store->add = store_add;
-    store->put = store_put;
-    store->get = store_get;
-    store->remove = store_remove;
+    if (kind == STORE_FILE) {
+        filestore_callbacks(store);
+    }
+    else {
+        store->add = socache_add;
+        store->put = socache_put;
+        store->get = socache_get;
+        store->remove = socache_remove;
+    }
     return store;
 }
 
 unsigned int store_calls(const idt_store *store)
 {
     return store ? ((const store_ctx *)store->ctx)->calls : 0;
+}
+
+const char *store_trace_note(apr_pool_t *p)
+{
+    return store_ready && kind == STORE_FILE ? filestore_trace_note(p) : "";
 }

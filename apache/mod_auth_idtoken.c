@@ -24,8 +24,9 @@
  *   </Location>
  *
  * The files: idtoken_config.c (directives, merges), idtoken_sites.c (start-up checks, sites),
- * idtoken_store.c (the socache store), idtoken_request.c (every request), idtoken_authz.c (`Require
- * idtoken-claim`), and this one: the module record and the table of hooks. docs/internals.md tells
+ * idtoken_store.c (which store, its mutex, the socache adapter), idtoken_filestore.c and
+ * idtoken_table.c (the module's own store in a file), idtoken_request.c (every request),
+ * idtoken_authz.c (`Require idtoken-claim`), and this one: the module record and the table of hooks. docs/internals.md tells
  * how the Swift runtime lives inside httpd.
  */
 
@@ -71,6 +72,8 @@ static void register_hooks(apr_pool_t *p)
                               &idtoken_claim_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_pre_config(auth_idtoken_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(auth_idtoken_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* After the sites and the MPM's own limits are known. */
+    ap_hook_check_config(store_check_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_post_config(auth_idtoken_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(version_post_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(auth_idtoken_child_init, NULL, NULL, APR_HOOK_MIDDLE);

@@ -5,7 +5,7 @@ Starts, on 127.0.0.1, the demo provider and five Apache httpd instances with the
 
     plain           no authentication (the limit)
     idtoken-cookie  mod_auth_idtoken, sessions in sealed cookies
-    idtoken-cache   mod_auth_idtoken, IDTokenSessionStore cache (default shmcb IDTokenCache)
+    idtoken-cache   mod_auth_idtoken, IDTokenSessionStore cache (the default IDTokenCache, file)
     openidc-cookie  mod_auth_openidc, OIDCSessionType client-cookie
     openidc-cache   mod_auth_openidc, OIDCSessionType server-cache, OIDCCacheType shm
 
@@ -138,7 +138,7 @@ class BenchApache(Apache):
         if self.family == "idtoken":
             lines = ["LoadModule auth_idtoken_module %s" % self.module, self.module_directives()]
             if self.kind == "idtoken-cache":
-                lines.append(cache_mode())  # IDTokenSessionStore cache, default shmcb IDTokenCache
+                lines.append(cache_mode())  # IDTokenSessionStore cache, the default IDTokenCache (file)
             lines += ["<Location /protected>", "  AuthType IDToken", "  Require valid-user", "</Location>"]
             return "\n".join(lines)
         session_type = {"openidc-cookie": "client-cookie", "openidc-cache": "server-cache"}[self.kind]

@@ -216,7 +216,7 @@ def main(argv=None):
     ap.add_argument("--requests", type=int, default=1_000_000, help="protected requests (default 10^6)")
     ap.add_argument("--logins", type=int, default=10_000, help="logins (default 10^4)")
     ap.add_argument("--kind", default="idtoken-cookie", choices=["idtoken-cookie", "idtoken-cache"],
-                    help="sessions in cookies (default) or in the server's shmcb store")
+                    help="sessions in cookies (default) or in the server's file store")
     ap.add_argument("--segment-seconds", type=int, default=4, help="seconds of wrk per round (default 4)")
     ap.add_argument("--login-batch", type=int, default=None,
                     help="logins per round (default: spread over the rounds the requests need, at least 50)")

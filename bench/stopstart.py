@@ -14,8 +14,8 @@ minted for its nonce, the callback POST), waits a random moment, and then, rotat
     graceful-stop  apache2 -k graceful-stop, then -k start
     restart        apache2 -k restart (every child killed, the parent reloads the modules)
 
-The sessions alternate between sealed cookies and the shared shmcb store at each full start, so the
-store's shared memory and mutex go through child exits too. CoreDumpDirectory points at a folder of
+The sessions alternate between sealed cookies and the shared file store at each full start, so the
+store's mapping and mutex go through child exits and restarts too. CoreDumpDirectory points at a folder of
 this run (core files allowed, as E2E_CORE_DIR does for the e2e tests); after every cycle the error log
 is scanned for "exit signal" / "Segmentation fault" / "seg fault" lines and the folder for core files
 (renamed core.MPM.CYCLE.ACTION, kept with the error logs when anything crashed). At the end a table:
@@ -110,7 +110,7 @@ def install_module(folder, symbols=False):
 class StressApache(Apache):
     """The e2e harness's Apache under a given MPM, with a protected 1 KB page, short timeouts towards the
     provider, children recycled after a number of connections, LogLevel info, and sessions in cookies or
-    in the shmcb store (`store`, switched before a full start)."""
+    in the file store (`store`, switched before a full start)."""
 
     def __init__(self, provider, mpm_name, module, max_conns, store="cookie", plain=False):
         self.kind = "idtoken-" + store

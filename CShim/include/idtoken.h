@@ -100,22 +100,30 @@ void idt_child_init(void);
 /* ---- The shared store ---------------------------------------------------------------------------- */
 
 /* A small key-value store shared by every process of the server (and, with a networked socache
- * provider, by every server): Apache's socache, supplied by the module. The core keeps there the
- * single-use marks (a login response, a logout token is accepted once), server-side sessions
- * (IDTokenSessionStore cache), their tombstones, and the sid/sub index back-channel logout ends them
- * by. Keys (at least 4 bytes) and values (at most IDT_STORE_VALUE_MAX bytes) are bytes; entries expire at `expires_at` (Unix seconds). The callbacks are valid only
- * during the idt_decide call they came with, and only on its thread (they use the request's pool).
- * `add` is atomic across the processes of one httpd; socache has no add-if-absent, so servers sharing
- * a networked provider can each win a race once. shmcb forgets its entries on every restart.
+ * provider, by every server), supplied by the module: its own file-backed table (IDTokenCache file, the
+ * default) or one of Apache's socache providers. The core keeps there the single-use marks (a login
+ * response, a logout token is accepted once), server-side sessions (IDTokenSessionStore cache), their
+ * tombstones, and the sid/sub index back-channel logout ends them by. Keys (4 to 128 bytes) and values
+ * (at most IDT_STORE_VALUE_MAX bytes) are bytes; entries expire at `expires_at` (Unix seconds). The
+ * callbacks are valid only during the idt_decide call they came with, and only on its thread (they use
+ * the request's pool). `add` is atomic across the processes of one httpd; socache has no
+ * add-if-absent, so servers sharing a networked provider can each win a race once. The file store
+ * keeps its entries across restarts; shmcb forgets them on every restart.
  * Each callback returns an idt_store_status. */
 /* The largest value the store holds: shmcb passes over a longer entry as if it were absent. */
 #define IDT_STORE_VALUE_MAX 65536
+
+/* put's flags. MAY_EVICT: the entry may give way to newer ones when the store is full (a session:
+ * losing it logs one user out); entries without it are never dropped before they expire, since a
+ * single-use mark or a tombstone that vanished would let something through. The file store honours
+ * it (IDTokenCacheFull); socache providers evict by their own rules. */
+#define IDT_STORE_MAY_EVICT 1u
 
 typedef enum {
     IDT_STORE_OK = 0,
     IDT_STORE_NOT_FOUND = 1,   /* get, remove: no such entry */
     IDT_STORE_EXISTS = 2,      /* add: the key is already there (nothing was written) */
-    IDT_STORE_ERROR = 3        /* the store failed; the core fails closed */
+    IDT_STORE_ERROR = 3        /* the store failed or is full; the core fails closed */
 } idt_store_status;
 
 typedef struct {
@@ -123,9 +131,9 @@ typedef struct {
     /* Adds the entry only if the key is absent, atomically with respect to every other process. */
     int32_t (*add)(void *ctx, const unsigned char *key, size_t key_len,
                    const unsigned char *value, size_t value_len, int64_t expires_at);
-    /* Sets the entry, replacing any previous one. */
+    /* Sets the entry, replacing any previous one. `flags`: IDT_STORE_MAY_EVICT or 0. */
     int32_t (*put)(void *ctx, const unsigned char *key, size_t key_len,
-                   const unsigned char *value, size_t value_len, int64_t expires_at);
+                   const unsigned char *value, size_t value_len, int64_t expires_at, uint32_t flags);
     /* On IDT_STORE_OK points *value at the entry (lent by the module, valid until its next store call)
      * and sets *value_len. */
     int32_t (*get)(void *ctx, const unsigned char *key, size_t key_len,

@@ -1,7 +1,7 @@
 import CShim
 import IDTokenCore
 
-/// The socache store the C module lends for one idt_decide call (and only on its thread).
+/// The store the C module lends for one idt_decide call (and only on its thread).
 struct CStore: SharedStore {
     let store: idt_store
 
@@ -17,7 +17,12 @@ struct CStore: SharedStore {
 
     func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
         guard let put = store.put else { return .error }
-        return call(key, value) { put(store.ctx, $0, $1, $2, $3, expiresAt) }
+        return call(key, value) { put(store.ctx, $0, $1, $2, $3, expiresAt, 0) }
+    }
+
+    func putEvictable(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        guard let put = store.put else { return .error }
+        return call(key, value) { put(store.ctx, $0, $1, $2, $3, expiresAt, IDT_STORE_MAY_EVICT) }
     }
 
     func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> {

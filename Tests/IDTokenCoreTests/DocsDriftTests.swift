@@ -5,23 +5,28 @@ import Glibc
 @testable import IDTokenCore
 
 /// Keeps the admin reference (docs/configuration.md), the Apache module's command table (generated into
-/// apache/directives.inc, plus IDTokenCache in apache/idtoken_config.c) and the shipped example
+/// apache/directives.inc, plus the store's directives in apache/idtoken_config.c) and the shipped example
 /// configuration (apache/auth_idtoken.conf) in step with `Directive` and its spec: a section, a syntax,
 /// a default or an example that says otherwise fails here. The files are read from the repository by
 /// path and parsed with plain text rules, nothing that needs httpd or a C compiler.
 @Suite struct DocsDriftTests {
-    /// The one directive the C module handles itself (the socache store); the core never sees it.
-    static let moduleOnly = "IDTokenCache"
+    /// The directives the C module handles itself (the store); the core never sees them. Their
+    /// reference sections are held to these as the core's are to their specs.
+    static let moduleOnly: [(name: String, syntax: String, defaultText: String)] = [
+        ("IDTokenCache", "file[:path][(size)]|provider[:arguments]|none", "`file`"),
+        ("IDTokenCacheFull", "evict-idle|refuse", "`evict-idle`"),
+    ]
+    static let moduleOnlyNames = moduleOnly.map(\.name)
 
     static let coreNames = Directive.allCases.map(\.rawValue)
-    static let allNames = Set(coreNames + [moduleOnly])
+    static let allNames = Set(coreNames + moduleOnlyNames)
 
     // MARK: docs/configuration.md
 
     @Test func everyDirectiveHasExactlyOneReferenceSection() throws {
         let doc = try #require(Fixture.repositoryText("docs/configuration.md"), "cannot read \(Fixture.repositoryRoot)docs/configuration.md")
         let headings = Markdown.level3Headings(doc)
-        for name in Self.coreNames + [Self.moduleOnly] {
+        for name in Self.coreNames + Self.moduleOnlyNames {
             let count = headings.filter { $0 == name }.count
             #expect(count == 1, "docs/configuration.md has \(count) '### \(name)' headings; every directive needs exactly one")
         }
@@ -51,6 +56,12 @@ import Glibc
                 #expect(defaultLine.contains("`\(value)`"), "\(d.rawValue): the reference's default does not show the value `\(value)`")
             }
         }
+        for d in Self.moduleOnly {
+            let body = try #require(sections[d.name], "no section for \(d.name)")
+            #expect(body.contains("- **Syntax:** `\(d.name) \(d.syntax)`"), "\(d.name): the reference's Syntax line is not `\(d.name) \(d.syntax)`")
+            let defaultLine = body.split(separator: "\n").first { $0.hasPrefix("- **Default:** ") }.map { String($0.dropFirst(15)) } ?? ""
+            #expect(defaultLine.hasPrefix(d.defaultText), "\(d.name): the reference's default '\(defaultLine)' does not start with '\(d.defaultText)'")
+        }
     }
 
     // MARK: apache/auth_idtoken.conf
@@ -71,7 +82,7 @@ import Glibc
             let name = words[0], value = words.count > 1 ? words[1].replacing("\"", with: "") : ""
             shown.insert(name)
             guard let d = Directive(rawValue: name) else {
-                #expect(name == Self.moduleOnly, "auth_idtoken.conf shows \(name), which is not a directive")
+                #expect(Self.moduleOnlyNames.contains(name), "auth_idtoken.conf shows \(name), which is not a directive")
                 continue
             }
             let parsed = d.isList ? value.split(separator: " ").joined(separator: " ") : value
@@ -93,7 +104,7 @@ import Glibc
         for name in names {
             #expect(Self.allNames.contains(name), "the command table has \(name), which the core's Directive does not know (it would be refused when read)")
         }
-        for name in Self.coreNames + [Self.moduleOnly] {
+        for name in Self.coreNames + Self.moduleOnlyNames {
             let count = names.filter { $0 == name }.count
             #expect(count == 1, "the command table has \(count) entries for \(name); want exactly one")
         }
@@ -118,7 +129,7 @@ import Glibc
 }
 
 extension DocsDriftTests {
-    /// The generated entries and the module's own (IDTokenCache).
+    /// The generated entries and the module's own (IDTokenCache, IDTokenCacheFull).
     static func commandTable() throws -> [CommandTable.Entry] {
         let generated = try #require(Fixture.repositoryText("apache/directives.inc"), "cannot read apache/directives.inc")
         let config = try #require(Fixture.repositoryText("apache/idtoken_config.c"), "cannot read apache/idtoken_config.c")

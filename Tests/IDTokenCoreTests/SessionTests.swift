@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import IDTokenCore
 
@@ -208,6 +209,30 @@ extension OpenedSessions {
         #expect(RequestDecider.decide(get("/app/", jar, store: MemoryStore()), site: other, now: now + 5, rng: &rng).passed == nil)
     }
 
+    /// When the store is full, only a session may give way (the user logs in again): a single-use mark,
+    /// a tombstone or an index entry that vanished would let a replay, a revoked session or a missed
+    /// back-channel logout through. So sessions alone are written evictable, at login and at refresh.
+    @Test mutating func onlySessionsAreWrittenEvictable() throws {
+        let store = WriteRecordingStore()
+        let site = Site.fixture { $0.sessionStore = .cache; $0.sessionRefreshInterval = 1 }
+        let (jar, _) = try login(site, store: store)
+        #expect(RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 5, rng: &rng).passed != nil)
+        let logout = AuthRequest(method: "GET", scheme: "http", host: "localhost:8080", target: "/app/callback?logout=%2F",
+                                 cookie: jar.header, secFetchSite: "same-origin", store: store)
+        _ = RequestDecider.decide(logout, site: site, now: now + 6, rng: &rng)
+        let writes = store.writes
+        let sessions = writes.filter { $0.key.hasPrefix("idtoken:s:") }
+        #expect(sessions.count == 2, "a login and a refresh: \(writes)")
+        let allEvictable = sessions.allSatisfy { $0.evictable }
+        #expect(allEvictable, "\(sessions)")
+        let others = writes.filter { !$0.key.hasPrefix("idtoken:s:") }
+        for section in ["used", "sub", "sid", "ended"] {
+            #expect(others.contains { $0.key.hasPrefix("idtoken:\(section):") }, "no \(section) entry written: \(writes)")
+        }
+        let evictableOthers = others.filter { $0.evictable }
+        #expect(evictableOthers.isEmpty, "only sessions may give way: \(evictableOthers)")
+    }
+
     @Test mutating func httpsCookiesUseTheHostPrefix() throws {
         let site = Site.fixture()
         let (jar, _) = try login(site, scheme: "https")
@@ -241,4 +266,30 @@ extension OpenedSessions {
         // The expiry is still checked for a remembered session.
         #expect(RequestDecider.decide(get("/app/", jar), site: site, now: now + 9 * 3600, rng: &rng).passed == nil)
     }
+}
+
+/// Records each write's key and whether it was written evictable.
+final class WriteRecordingStore: SharedStore, @unchecked Sendable {
+    let inner = MemoryStore()
+    private let recorded = Mutex<[(key: String, evictable: Bool)]>([])
+    var writes: [(key: String, evictable: Bool)] { recorded.withLock { $0 } }
+
+    private func record(_ key: [UInt8], _ evictable: Bool) {
+        recorded.withLock { $0.append((String(decoding: key, as: UTF8.self), evictable)) }
+    }
+
+    func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        record(key, false)
+        return inner.add(key, value, expiresAt: expiresAt, now: now)
+    }
+    func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        record(key, false)
+        return inner.put(key, value, expiresAt: expiresAt, now: now)
+    }
+    func putEvictable(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        record(key, true)
+        return inner.put(key, value, expiresAt: expiresAt, now: now)
+    }
+    func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> { inner.get(key, now: now) }
+    func remove(_ key: [UInt8]) -> StoreStatus { inner.remove(key) }
 }

@@ -157,6 +157,10 @@ class Provider:
     def mint(self, **body):
         return self.control("mint", body)["id_token"]
 
+    def mint_many(self, bodies):
+        """One token per mint body (as for mint), in one round trip."""
+        return self.control("mint", {"batch": list(bodies)})["id_tokens"]
+
     def fault(self, delay=30, **faults):
         """Make GET discovery and/or GET jwks fail: fault(discovery="slow", jwks="garbage", delay=30).
         No argument clears every fault (so does reset()). See FAULTS in idp.py and its README."""
@@ -418,6 +422,15 @@ class Apache:
                  "httpd to finish a graceful restart")
         wait_for(self._answers, 20, "httpd to answer after a graceful restart")
 
+    def restart(self):
+        """apache2 -k restart: every child stopped at once, the configuration read again."""
+        before = self.generation_count()
+        r = self._ctl("-k", "restart")
+        assert r.returncode == 0, "apache2 -k restart failed: %s%s" % (r.stdout, r.stderr)
+        wait_for(lambda: self._raise_if_dead() or self.generation_count() > before, 30,
+                 "httpd to finish a restart")
+        wait_for(self._answers, 20, "httpd to answer after a restart")
+
     def children(self) -> list:
         """httpd's child processes now."""
         return child_pids(self.pid) if self.pid else []
@@ -659,7 +672,8 @@ class Redis:
 
 def cache_mode(redis=None, *more) -> str:
     """Configuration lines for sessions kept in the shared store (IDTokenSessionStore cache): in the
-    given Redis (mod_socache_redis), else in the default shmcb of this one server."""
+    given Redis (mod_socache_redis), else in the default store of this one server (IDTokenCache file,
+    in the Apache's folder: its DefaultRuntimeDir)."""
     lines = []
     if redis is not None:
         lines += [SOCACHE_REDIS, "IDTokenCache redis:%s" % redis.address]
@@ -997,6 +1011,91 @@ class Login:
         assert self.final.status_code == 200, "after login %s answered %d:\n%s" % (
             target, self.final.status_code, self.final.text[:1000])
         return self.final.json()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Many logins, fast (the store tests)
+# ---------------------------------------------------------------------------------------------------
+
+def set_cookie_values(response) -> dict:
+    """{name: value} of an http.client response's Set-Cookie headers."""
+    found = {}
+    for header in response.headers.get_all("Set-Cookie") or []:
+        name, _, rest = header.partition("=")
+        found[name.strip()] = rest.split(";", 1)[0]
+    return found
+
+
+class FastClient:
+    """One kept-alive http.client connection per thread to an Apache (much lighter than requests, so a
+    test can log in thousands of times). A connection httpd closed is opened again."""
+
+    def __init__(self, apache):
+        import threading
+        self.apache = apache
+        self.local = threading.local()
+
+    def request(self, method, path, body=None, headers=None):
+        import http.client
+        headers = {"Host": "localhost:%d" % self.apache.port, "Accept": "text/html", **(headers or {})}
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.apache.port, timeout=60)
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.data = response.read()
+        return response
+
+
+def many_logins(apache, provider, count, threads=8, first=0):
+    """`count` logins through the module as fast as this client allows, each of a user of its own
+    (user<first>, user<first+1>, ...): every login's redirect (its state cookie and nonce), then the
+    provider's tokens for all the nonces in batches (provider.mint_many: no form page, no signing per
+    round trip), then every callback POST, `threads` at a time. Returns [(status, session cookie value
+    or None, body)] in the order the logins started (their sessions are written in about that order).
+    Each phase gets fresh connections: httpd closes idle ones after KeepAliveTimeout."""
+    import concurrent.futures
+
+    def starts(indexes):
+        client = FastClient(apache)
+
+        def start(i):
+            r = client.request("GET", "/protected/env")
+            assert r.status == 302, "login %d: the protected page answered %d" % (i, r.status)
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(r.getheader("Location")).query)
+            state = "; ".join("%s=%s" % kv for kv in set_cookie_values(r).items() if kv[0].startswith(
+                ("idtoken_state_", "__Host-idtoken_state_")))
+            return query["nonce"][0], query["state"][0], state
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(start, indexes))
+
+    begun = starts(range(first, first + count))
+    tokens = []
+    for at in range(0, count, 500):
+        tokens += provider.mint_many([{"nonce": nonce, "username": "user%d" % (first + at + k)}
+                                      for k, (nonce, _, _) in enumerate(begun[at:at + 500])])
+    client = FastClient(apache)
+
+    def finish(args):
+        (_, state, cookie), token = args
+        r = client.request("POST", "/protected/callback", urllib.parse.urlencode({"state": state, "id_token": token}),
+                           {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        return r.status, set_cookie_values(r).get("idtoken_session"), r.data
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(finish, zip(begun, tokens)))
+
+
+def sessions_valid(apache, session_ids, threads=8) -> list:
+    """Whether each session cookie value still opens the protected page (200; 302 means logged out)."""
+    import concurrent.futures
+    client = FastClient(apache)
+
+    def valid(sid):
+        r = client.request("GET", "/protected/env", headers={"Cookie": "idtoken_session=%s" % sid})
+        assert r.status in (200, 302), "unexpected %d for a session" % r.status
+        return r.status == 200
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(valid, session_ids))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 import pytest
 
+from harness import Browser, Login, mpm, one_process_settings
+
 
 def test_good_configuration_passes(apache_factory, provider):
     a = apache_factory(provider.discovery_url, start=False)
@@ -82,6 +84,14 @@ BAD_VALUES = [
     (in_location("Require idtoken-claim"), "idtoken-claim"),
     (in_location("<RequireAll>", "Require valid-user", "Require idtoken-claim groups", "</RequireAll>"),
      "idtoken-claim"),
+    # The store's own directives, read by the module.
+    ("IDTokenCache file(1K)", "IDTokenCache"),
+    ("IDTokenCache file(64Q)", "IDTokenCache"),
+    ("IDTokenCache file(65G)", "IDTokenCache"),
+    ("IDTokenCache file:/tmp/x(64M", "IDTokenCache"),
+    ("IDTokenCache nosuchprovider", "IDTokenCache"),
+    ("IDTokenCacheFull sometimes", "IDTokenCacheFull"),
+    ("<VirtualHost 127.0.0.1:1>\nIDTokenCache file\n</VirtualHost>", "IDTokenCache cannot occur within"),
 ]
 
 
@@ -205,7 +215,8 @@ def test_complete_configuration_with_many_directives_passes(apache_factory, prov
             "IDTokenLogoutIDTokenHint Off",
             r"IDTokenRemoteUserClaim email ^([^@]+)@example\.org$",
             "IDTokenClaimDelimiter ;",
-            "IDTokenCache shmcb",
+            "IDTokenCache file:idtoken-test-store(1M)",
+            "IDTokenCacheFull refuse",
         ])
 
     def extra(a):
@@ -251,3 +262,45 @@ def test_complete_configuration_with_many_directives_passes(apache_factory, prov
     code, out = a.configtest()
     assert code == 0, out
     assert "Syntax OK" in out, out
+
+
+# ---------------------------------------------------------------------------------------------------
+# The store: cache sessions need one every process shares; IDTokenCacheFull needs the file store
+# ---------------------------------------------------------------------------------------------------
+
+def test_cache_sessions_without_a_shared_store_are_refused_under_several_processes(apache_factory, provider):
+    a = apache_factory(provider.discovery_url, start=False, extra="IDTokenSessionStore cache\nIDTokenCache none")
+    out = assert_refused(a, "IDTokenSessionStore cache", "IDTokenCache is none", "IDT0308")
+    assert "%s MPM" % mpm() in out, out
+
+
+def test_cache_sessions_without_a_shared_store_start_with_one_process(apache_factory, provider):
+    """One child serves everything: its memory is the whole store (allowed, as httpd -X is)."""
+    a = apache_factory(provider.discovery_url, start=False,
+                       extra="IDTokenSessionStore cache\nIDTokenCache none\n" + one_process_settings(mpm()))
+    code, out = a.configtest()
+    assert code == 0 and "Syntax OK" in out, out
+    apache_factory.start(a)
+    browser = Browser()
+    Login(browser, a).run()
+    assert browser.get(a.url("/protected/env")).status_code == 200
+
+
+def test_cache_sessions_with_a_shared_store_start_under_several_processes(apache_factory, provider):
+    for store in ("IDTokenCache file", "IDTokenCache shmcb"):
+        a = apache_factory(provider.discovery_url, start=False, extra="IDTokenSessionStore cache\n" + store)
+        code, out = a.configtest()
+        assert code == 0 and "Syntax OK" in out, "%s:\n%s" % (store, out)
+
+
+@pytest.mark.parametrize("store", ["IDTokenCache shmcb", "IDTokenCache none"])
+def test_full_store_policy_with_another_store_is_refused(apache_factory, provider, store):
+    a = apache_factory(provider.discovery_url, start=False, extra=store + "\nIDTokenCacheFull refuse")
+    assert_refused(a, "IDTokenCacheFull", "IDTokenCache file")
+
+
+def test_store_file_that_cannot_be_made_stops_the_start_with_a_clear_message(apache_factory, provider):
+    a = apache_factory(provider.discovery_url, start=False, extra="IDTokenCache file:/nonexistent-dir/store(1M)")
+    with pytest.raises(RuntimeError) as failed:
+        apache_factory.start(a)
+    assert "IDT0311" in str(failed.value) and "/nonexistent-dir/store" in str(failed.value), str(failed.value)[-2000:]

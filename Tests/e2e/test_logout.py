@@ -180,7 +180,7 @@ def test_cache_mode_logout_revokes_every_copy_of_the_cookie(apache_factory, prov
 
 @pytest.fixture
 def cache_apache(apache_factory, provider):
-    """One Apache with sessions in its shmcb store (IDTokenSessionStore cache)."""
+    """One Apache with sessions in its default store (IDTokenSessionStore cache, IDTokenCache file)."""
     return apache_factory(provider.discovery_url, extra=cache_mode())
 
 

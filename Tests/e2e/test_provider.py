@@ -71,6 +71,14 @@ def test_minted_token_verifies_with_the_jwks(provider, alg):
     assert claims["iat"] <= time.time() + 1 < claims["exp"]
 
 
+def test_batch_of_minted_tokens_each_with_its_own_nonce(provider):
+    tokens = provider.mint_many([{"nonce": "n%d" % i, "username": "u%d" % i} for i in range(3)])
+    assert len(tokens) == 3
+    for i, token in enumerate(tokens):
+        claims = verify_jws(token, provider.jwks())
+        assert claims["nonce"] == "n%d" % i and claims["sub"] == "u%d-0001" % i
+
+
 @pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
 def test_forged_and_tampered_tokens_do_not_verify(provider, alg):
     jwks = provider.jwks()

@@ -496,7 +496,7 @@ def test_cookie_value_flood_makes_at_most_two_store_calls(apache_factory, provid
 # 5. Back-channel logout by sid ends every session with that sid
 # ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("store", ["shmcb", "redis"])
+@pytest.mark.parametrize("store", ["file", "redis"])
 def test_backchannel_logout_by_sid_ends_every_session_with_that_sid(apache_factory, provider, redis, store):
     """Finding 5. Attack: two logins carry the same provider session id (the provider reuses a sid, or a
     stolen older copy of the session); a back-channel logout by that sid must end both, not only the

@@ -300,6 +300,7 @@ def test_session_cookie_over_https_is_host_prefixed(apache_factory, provider):
 
 @pytest.mark.parametrize("store", ["cookie", "redis"])
 def test_session_survives_graceful_restarts(apache_factory, provider, redis, store):
+    """(The default file store: test_restart.py.)"""
     a = apache_factory(provider.discovery_url, extra=cache_mode(redis) if store == "redis" else "")
     browser = Browser()
     Login(browser, a).run()
@@ -310,9 +311,9 @@ def test_session_survives_graceful_restarts(apache_factory, provider, redis, sto
 
 
 def test_cache_mode_with_shmcb_after_graceful_restart_logs_in_again_cleanly(apache_factory, provider):
-    """shmcb lives in memory that a graceful restart makes anew: sessions kept there are lost (use a
-    Redis or memcache IDTokenCache to keep them). What is left must be a clean new login, no error."""
-    a = apache_factory(provider.discovery_url, extra=cache_mode())
+    """shmcb lives in memory that a graceful restart makes anew: sessions kept there are lost (the
+    default file store, Redis or memcache keep them). What is left must be a clean new login, no error."""
+    a = apache_factory(provider.discovery_url, extra=cache_mode(None, "IDTokenCache shmcb"))
     browser = Browser()
     Login(browser, a).run()
     a.graceful()

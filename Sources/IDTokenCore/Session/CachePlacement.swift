@@ -29,7 +29,8 @@ struct CachePlacement: SessionPlacement {
         let id = existing ?? LoginState.randomToken(using: &rng)
         let config = jar.config
         let until = config.sessionIdleTimeout > 0 ? min(session.expiresAt, now + config.sessionIdleTimeout) : session.expiresAt
-        guard jar.store.put(jar.storeKey(.session, id), Array(sealed.utf8), expiresAt: until, now: now) == .ok else { return .failed }
+        // The one kind of entry that may give way when the store is full: the session idle longest.
+        guard jar.store.putEvictable(jar.storeKey(.session, id), Array(sealed.utf8), expiresAt: until, now: now) == .ok else { return .failed }
         if existing != nil { return .stored([]) }
         index(session, id: id, until: until, jar, now: now)
         return .stored([jar.cookie(jar.cookieName, id).headerValue])

@@ -1,14 +1,25 @@
 import Synchronization
 
-/// A key-value store shared by every process of the server (Apache's socache, supplied by the C
-/// module), or, without one, a store local to this process. Entries expire at `expiresAt`.
+/// A key-value store shared by every process of the server (the module's file store or Apache's
+/// socache, supplied by the C module), or, without one, a store local to this process. Entries expire
+/// at `expiresAt`.
 package protocol SharedStore {
     /// Writes the entry only if the key is absent (or expired), atomically across processes.
     func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus
     func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus
+    /// A put of an entry that may give way to newer ones when the store is full (a session: losing it
+    /// logs one user out, where a lost single-use mark or tombstone would let something through).
+    func putEvictable(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus
     /// The value, or nil with the status that says why not.
     func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure>
     func remove(_ key: [UInt8]) -> StoreStatus
+}
+
+extension SharedStore {
+    /// Stores that do not choose what gives way keep everything alike.
+    package func putEvictable(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        put(key, value, expiresAt: expiresAt, now: now)
+    }
 }
 
 package enum StoreStatus: Equatable, Sendable {
