@@ -200,7 +200,8 @@ int filestore_post_config(apr_pool_t *pconf, server_rec *s, int announce)
         char made[APR_CTIME_LEN];
 
         idtoken_table_read_stats(table, &st);
-        apr_ctime(made, apr_time_from_sec(st.created_at));
+        /* Checked with the header, and kept within years a time formatter takes all the same. */
+        apr_ctime(made, apr_time_from_sec(st.created_at > 0 && st.created_at < 253402300800 ? st.created_at : 0));
         ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
                      IDTLOGNO(0314) "IDTokenCache file:%s: %" APR_UINT64_T_FMT " bytes, room for about %u sessions "
                      "of %d bytes sealed; %u entries; when full: %s; %" APR_UINT64_T_FMT " evicted, %"

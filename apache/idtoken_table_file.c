@@ -69,7 +69,7 @@ uint64_t idtoken_table_file_size(uint64_t size)
 
 static uint64_t layout_check(const table_header *h)
 {
-    /* Everything from the magic to the offsets, as bytes. */
+    /* Everything from the magic to the time the file was made, as bytes. */
     size_t n = offsetof(table_header, layout_check);
     uint64_t lo = hash_bytes(0x1d70c0deu, (const unsigned char *)h, n);
     uint64_t hi = hash_bytes(0x5eedf11eu, (const unsigned char *)h, n);
@@ -141,8 +141,8 @@ static void format(unsigned char *base, const layout *l, int64_t now)
     h->seed = random_seed();
     h->buckets_offset = l->buckets_offset;
     h->blocks_offset = l->blocks_offset;
-    h->layout_check = layout_check(h);
     h->created_at = now;
+    h->layout_check = layout_check(h);
     h->fresh = 1;
     h->next_expiry = INT64_MAX;
     /* posix_fallocate gives zeroed blocks: every bucket empty, every block fresh. */

@@ -32,8 +32,8 @@ typedef struct {
     uint32_t seed;              /* of the key hash, random per file */
     uint64_t buckets_offset;
     uint64_t blocks_offset;
+    int64_t created_at;         /* written once, with the layout */
     uint64_t layout_check;      /* a hash of the fields above */
-    int64_t created_at;
 
     /* The changing state: read back only through bounds checks. */
     uint32_t dirty;             /* set while a change is under way: a writer that died leaves it set */
