@@ -165,7 +165,7 @@ def test_install_login_upgrade_and_purge(system_apache, provider, tmp_path, driv
         cookie = {c["name"]: c["value"] for c in driver.get_cookies()}["idtoken_session"]
         log = Path("/var/log/apache2/error.log").read_text(errors="replace")
         assert "IDT0002" in log and "mod_auth_idtoken" in log
-        assert Path("/run/apache2/idtoken-store").exists(), "the default store file is not where postrm looks"
+        assert Path("/var/cache/apache2/idtoken-store").exists(), "the store is not where auth_idtoken.conf puts it"
 
         # Upgrade: a later package over it, httpd stopped and started (a reload would keep the old
         # library); the session made before still opens.
@@ -187,7 +187,7 @@ def test_install_login_upgrade_and_purge(system_apache, provider, tmp_path, driv
         assert left == [], left
         assert not list((ETC / "mods-enabled").glob("auth_idtoken.*"))
         assert not Path("/usr/lib/%s" % PACKAGE).exists()
-        assert not Path("/run/apache2/idtoken-store").exists()
+        assert not Path("/var/cache/apache2/idtoken-store").exists()
         assert run("a2query", "-m", "auth_idtoken", check=False).returncode != 0
     finally:
         cgi.unlink(missing_ok=True)
