@@ -233,6 +233,26 @@ extension OpenedSessions {
         #expect(evictableOthers.isEmpty, "only sessions may give way: \(evictableOthers)")
     }
 
+    /// A session back-channel logout could not find is no session: when the store refuses its sid/sub
+    /// index entries, the login fails (503) and the session written just before is taken back.
+    @Test mutating func aSessionWhoseIndexCannotBeWrittenIsNotOpened() throws {
+        let store = IndexRefusingStore()
+        let site = Site.fixture { $0.sessionStore = .cache }
+        var jar = CookieJar()
+        let start = try #require(RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now, rng: &rng).redirect)
+        jar.apply(start.setCookies)
+        let q = queryItems(start.location)
+        var f = TokenFactory.standard(now: now, nonce: q["nonce"] ?? "")
+        f.claims["sid"] = .string("op-session-1")
+        let body = "state=\(q["state"] ?? "")&id_token=\(f.signed())"
+        let post = AuthRequest(method: "POST", scheme: "http", host: "localhost:8080", target: "/app/callback", cookie: jar.header,
+                               contentType: "application/x-www-form-urlencoded", body: Array(body.utf8), store: store)
+        let refused = try #require(RequestDecider.decide(post, site: site, now: now, rng: &rng).response)
+        #expect(refused.status == 503)
+        #expect(!refused.setCookies.contains { $0.hasPrefix("idtoken_session=") })
+        #expect(store.sessionsLeft == 0, "the session written before its index must be taken back")
+    }
+
     @Test mutating func httpsCookiesUseTheHostPrefix() throws {
         let site = Site.fixture()
         let (jar, _) = try login(site, scheme: "https")
@@ -269,6 +289,24 @@ extension OpenedSessions {
 }
 
 /// Records each write's key and whether it was written evictable.
+/// A full store that still takes sessions (they may evict) but refuses what never gives way.
+final class IndexRefusingStore: SharedStore, @unchecked Sendable {
+    let inner = MemoryStore()
+    private let live = Mutex<Set<[UInt8]>>([])
+    var sessionsLeft: Int { live.withLock { $0.count } }
+    func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus { inner.add(key, value, expiresAt: expiresAt, now: now) }
+    func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus { .error }
+    func putEvictable(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
+        _ = live.withLock { $0.insert(key) }
+        return inner.put(key, value, expiresAt: expiresAt, now: now)
+    }
+    func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure> { inner.get(key, now: now) }
+    func remove(_ key: [UInt8]) -> StoreStatus {
+        _ = live.withLock { $0.remove(key) }
+        return inner.remove(key)
+    }
+}
+
 final class WriteRecordingStore: SharedStore, @unchecked Sendable {
     let inner = MemoryStore()
     private let recorded = Mutex<[(key: String, evictable: Bool)]>([])

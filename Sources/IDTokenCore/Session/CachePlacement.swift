@@ -32,7 +32,12 @@ struct CachePlacement: SessionPlacement {
         // The one kind of entry that may give way when the store is full: the session idle longest.
         guard jar.store.putEvictable(jar.storeKey(.session, id), Array(sealed.utf8), expiresAt: until, now: now) == .ok else { return .failed }
         if existing != nil { return .stored([]) }
-        index(session, id: id, until: until, jar, now: now)
+        // A session back-channel logout could not find would outlive its provider session: without its
+        // index entries it is not opened at all.
+        guard index(session, id: id, until: until, jar, now: now) else {
+            _ = jar.store.remove(jar.storeKey(.session, id))
+            return .failed
+        }
         return .stored([jar.cookie(jar.cookieName, id).headerValue])
     }
 
@@ -72,14 +77,17 @@ struct CachePlacement: SessionPlacement {
 
     /// Indexes a new session by sid and by sub, for back-channel logout: every session of either, newest
     /// first (one provider session can have several here: a login repeated, a copy).
-    private func index(_ session: Session, id: String, until: Int64, _ jar: SessionJar, now: Int64) {
+    /// Whether both entries were written (a full store may refuse them: they never give way themselves).
+    private func index(_ session: Session, id: String, until: Int64, _ jar: SessionJar, now: Int64) -> Bool {
         let lifetime = max(until, session.expiresAt)
         var keys = [jar.storeKey(.sub, session.subject)]
         if let sid = session.sid { keys.append(jar.storeKey(.sid, sid)) }
+        var written = true
         for key in keys {
             let ids = [id] + indexed(key, jar, now: now).filter { $0 != id }.prefix(Self.maximumIndexed - 1)
-            _ = jar.store.put(key, Array(ids.joined(separator: "\n").utf8), expiresAt: lifetime, now: now)
+            written = jar.store.put(key, Array(ids.joined(separator: "\n").utf8), expiresAt: lifetime, now: now) == .ok && written
         }
+        return written
     }
 
     private func indexed(_ key: [UInt8], _ jar: SessionJar, now: Int64) -> [String] {
