@@ -1039,10 +1039,20 @@ class FastClient:
         import http.client
         headers = {"Host": "localhost:%d" % self.apache.port, "Accept": "text/html", **(headers or {})}
         conn = getattr(self.local, "conn", None)
+        reused = conn is not None
         if conn is None:
             conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.apache.port, timeout=60)
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # httpd closed a kept-alive connection just as it was reused (KeepAliveTimeout): the request
+            # was never read, so it is sent again on a new one. A new connection's failure is real.
+            if not reused:
+                raise
+            conn.close()
+            self.local.conn = None
+            return self.request(method, path, body, headers)
         response.data = response.read()
         return response
 
