@@ -236,6 +236,17 @@ int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
         idt_free(error);
         conf->site = handle;
         ++site_count;
+        /* Which proxies the site believes, once per start: the first of the two start-up passes (and
+         * configtest) only checks. Never per request: a header from an untrusted peer is just ignored. */
+        if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+            char *notice = idt_site_notice(handle);
+
+            if (notice) {
+                ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, vs, IDTLOGNO(0220) "%s: %s",
+                             server_where(ptemp, vs), notice);
+                idt_free(notice);
+            }
+        }
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, vs, IDTLOGNO(0205) "%s: registered as site %d",
                      server_where(ptemp, vs), (int)handle);
     }
