@@ -122,7 +122,7 @@ import Testing
     let now: Int64 = 1_800_000_000
     var rng = SeededRandom(state: 16)
 
-    func info(_ query: String = "info=json", _ jar: CookieJar, headers: [String: String] = [:], store: (any SharedStore)? = nil) -> AuthRequest {
+    func info(_ jar: CookieJar, _ query: String = "info=json", headers: [String: String] = [:], store: (any SharedStore)? = nil) -> AuthRequest {
         AuthRequest(method: "GET", scheme: "http", host: "localhost:8080", target: "/app/callback?" + query, cookie: jar.header,
                     accept: "*/*", secFetchMode: headers["Sec-Fetch-Mode"] ?? "cors", secFetchDest: "empty",
                     secFetchSite: headers["Sec-Fetch-Site"] ?? "same-origin", origin: headers["Origin"], store: store)
@@ -153,7 +153,7 @@ import Testing
         #expect(session["idle_expires_at"] == .number(Double(now + 1800)), "counted from the last refresh, not from this read")
         #expect(o["id_token"] == nil, "the ID token only with IDTokenSessionInfo WithIDToken")
         // Asked to, it extends the session as a navigation would.
-        let extended = try #require(RequestDecider.decide(info("info=json&extend_session=1", jar), site: site, now: now + 600, rng: &rng).response)
+        let extended = try #require(RequestDecider.decide(info(jar, "info=json&extend_session=1"), site: site, now: now + 600, rng: &rng).response)
         #expect(extended.setCookies.contains { $0.hasPrefix("idtoken_session=") })
         guard case .object(let later) = try json(extended)["session"] else { Issue.record("no session"); return }
         #expect(later["idle_expires_at"] == .number(Double(now + 600 + 1800)))
@@ -171,7 +171,7 @@ import Testing
         #expect(try json(r)["error"] == .string("login_required"))
         let off = Site.fixture { $0.sessionInfo = .off }
         #expect(RequestDecider.decide(info(CookieJar()), site: off, now: now, rng: &rng).response?.status == 404)
-        #expect(RequestDecider.decide(info("info=xml", CookieJar()), site: .fixture(), now: now, rng: &rng).response?.status == 400)
+        #expect(RequestDecider.decide(info(CookieJar(), "info=xml"), site: .fixture(), now: now, rng: &rng).response?.status == 400)
     }
 
     @Test mutating func anotherOriginIsRefusedUnlessListedThenGetsCORS() throws {

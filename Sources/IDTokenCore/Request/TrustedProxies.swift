@@ -8,7 +8,7 @@
 /// TCP peer, c->client_ip, which mod_remoteip leaves alone) lies in one of the trusted ranges, and only
 /// the headers the admin names. From anyone else they are ignored, silently: a per-request warning would
 /// fill the log with what any client may send.
-package struct TrustedProxies: Equatable, Sendable {
+package struct TrustedProxies: Equatable, Sendable, CustomStringConvertible {
     package var ranges: [IPRange] = []
     package var headers: Set<ForwardedHeader> = ForwardedHeader.standard
 
@@ -18,6 +18,12 @@ package struct TrustedProxies: Equatable, Sendable {
     }
 
     var isEmpty: Bool { ranges.isEmpty }
+
+    /// In a stable order (the headers are a set).
+    package var description: String {
+        ranges.map(\.description).joined(separator: " ") + " / "
+            + ForwardedHeader.allCases.filter(headers.contains).map(\.rawValue).joined(separator: " ")
+    }
 
     func trusts(_ address: IPAddress) -> Bool { ranges.contains { $0.contains(address) } }
 
