@@ -1344,10 +1344,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def chromium(folder, *extra_args):
+def chromium(folder, *extra_args, prefs=None):
     """A headless Chromium driven by Selenium, its profile in `folder`; `extra_args` such as
-    "--ignore-certificate-errors" or "--host-resolver-rules=MAP app.example.test 127.0.0.1". The caller
-    quits it."""
+    "--ignore-certificate-errors" or "--host-resolver-rules=MAP app.example.test 127.0.0.1"; `prefs`, the
+    profile's preferences (a user's settings). The caller quits it."""
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         raise RuntimeError("chromium and chromium-driver are needed (scripts/install-deps.sh installs them)")
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try the network
@@ -1360,6 +1360,8 @@ def chromium(folder, *extra_args):
                 "--no-default-browser-check", "--disable-extensions", "--user-data-dir=%s" % (Path(folder) / "profile"),
                 *extra_args):
         options.add_argument(arg)
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER, log_output=str(Path(folder) / "chromedriver.log")),
                               options=options)
     driver.set_page_load_timeout(60)
