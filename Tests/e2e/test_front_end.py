@@ -310,6 +310,7 @@ def test_front_channel_logout_in_the_providers_iframe(provider, apache_factory, 
     end when its cookie comes along: SameSite=None, and a browser that sends third-party cookies, which
     Chromium by default does not. The page is allowed in the provider's frame even under a global
     X-Frame-Options DENY."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     extra = "\n".join([load_modules("headers"), "Header always set X-Frame-Options DENY",
                        "IDTokenSessionStore %s" % store, "IDTokenCookieSameSite %s" % same_site])
@@ -327,8 +328,14 @@ def test_front_channel_logout_in_the_providers_iframe(provider, apache_factory, 
         line = module_log_lines(a.log_since(offset), "front-channel logout for sid")[0]
         assert "sid '%s'" % sid in line, line
         # The module's page is shown in the provider's frame (frame-ancestors), despite X-Frame-Options DENY.
-        driver.switch_to.frame(0)
-        wait_browser(driver, lambda d: "You are logged out." in d.find_element(By.TAG_NAME, "body").text, a)
+        def framed_page_says_logged_out(d):
+            d.switch_to.default_content()  # from the top each time: the frame may still be loading
+            try:
+                d.switch_to.frame(0)
+                return "You are logged out." in d.find_element(By.TAG_NAME, "body").text
+            except WebDriverException:
+                return False
+        wait_browser(driver, framed_page_says_logged_out, a)
         driver.switch_to.default_content()
         driver.get(a.url("/protected/callback?info=json"))
         info = browser_json(driver)
