@@ -108,6 +108,38 @@ import Testing
         #expect(Directive.forwardedHeaders.check("X-Real-IP") != nil)
     }
 
+    /// Whatever a trusted proxy (here: everyone) passes on, and whatever a client puts in the new query
+    /// parameters of the redirect URI, nothing traps and no one is let in.
+    @Test func junkInForwardedHeadersAndTheNewQueriesNeverTraps() throws {
+        let settings = try SiteSettings(parsing: [("IDTokenTrustedProxies", "0.0.0.0/0 ::/0"),
+                                                  ("IDTokenForwardedHeaders", "Forwarded X-Forwarded-Proto X-Forwarded-Host X-Forwarded-Port")])
+        let site = Site.fixture { $0.trustedProxies = TrustedProxies(ranges: settings.trustedProxies, headers: settings.forwardedHeaders) }
+        let alphabet = Array("abc019:.[]/\"=;, \tforhostprotohttps_-%&?".utf8)
+        var rng = SeededRandom(state: 1515)
+        for i in 0..<2000 {
+            let len = Int(rng.next() % 120)
+            let junk = String(decoding: HostileInputTests.bytes(&rng, len, alphabet: i % 2 == 0 ? alphabet : nil), as: UTF8.self)
+            var get = AuthRequest(method: "GET", scheme: "http", host: "localhost:8080", target: "/app/x", accept: "text/html")
+            get.peerAddress = i % 3 == 0 ? junk : "10.0.0.1"
+            get.forwarded = junk
+            get.xForwardedProto = junk
+            get.xForwardedHost = junk
+            get.xForwardedPort = String(junk.prefix(6))
+            var info = get
+            info.target = "/app/callback?info=json&extend_session=\(FormEncoding.percentEncode(junk))"
+            var front = get
+            front.target = "/app/callback?frontchannel_logout=\(FormEncoding.percentEncode(junk))&sid=\(FormEncoding.percentEncode(junk))&iss=\(FormEncoding.percentEncode(junk))"
+            for r in [get, info, front] {
+                var g = SeededRandom(state: UInt64(i))
+                if case .pass(let p) = RequestDecider.decide(r, site: site, now: now, rng: &g) {
+                    Issue.record("request \(i) was let in as \(p.remoteUser ?? "")")
+                }
+            }
+            _ = IPRange(junk)
+            _ = ForwardedElement.parse(junk)
+        }
+    }
+
     @Test func theStartUpLineNamesTheProxiesAndTheHeaders() throws {
         let settings = try SiteSettings(parsing: [("IDTokenTrustedProxies", "10.0.0.0/8 ::1")])
         let proxies = TrustedProxies(ranges: settings.trustedProxies, headers: settings.forwardedHeaders)
