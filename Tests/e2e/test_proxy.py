@@ -7,12 +7,15 @@ Topology (everything on the loopback):
                           appends X-Forwarded-Host; ProxyPreserveHost Off
                         ──http──> backend httpd with the module   http://localhost:<B>
                           IDTokenTrustedProxies 127.0.0.1 (the front's address as the backend sees it)
-    spoofing client ──http, from 127.0.0.2──> backend directly, forged X-Forwarded-* and Forwarded
+    spoofing client ──http, from 127.0.0.2──> backend directly, forged X-Forwarded-* and Forwarded, and an
+                          X-Forwarded-For that mod_remoteip (on the backend, trusting 127.0.0.2 for
+                          it) turns into REMOTE_ADDR 127.0.0.1: the module still sees the peer 127.0.0.2
     demo provider  http://127.0.0.1:<P>  (auto-login; the form_post crosses from it to the front)
 
 Chromium maps app.example.test to 127.0.0.1 (--host-resolver-rules) and takes the test's self-signed
 certificate (--ignore-certificate-errors)."""
 
+import json
 import urllib.parse
 
 import pytest
@@ -26,7 +29,14 @@ FRONT_HOST = "app.example.test"
 @pytest.fixture(scope="module")
 def proxied(provider_server, module_apache_factory, tmp_path_factory):
     """(backend, front, front port): the module behind a TLS-terminating httpd."""
-    backend = module_apache_factory(provider_server.discovery_url, extra="IDTokenTrustedProxies 127.0.0.1")
+    # mod_remoteip beside it, trusting 127.0.0.2 too for X-Forwarded-For: the module compares the
+    # connection's peer (c->client_ip), never the client address mod_remoteip makes of the header.
+    backend = module_apache_factory(provider_server.discovery_url, extra="\n".join([
+        "IDTokenTrustedProxies 127.0.0.1",
+        load_modules("remoteip"),
+        "RemoteIPHeader X-Forwarded-For",
+        "RemoteIPInternalProxy 127.0.0.1 127.0.0.2",
+    ]))
     cert, key = self_signed_certificate(tmp_path_factory.mktemp("front-cert"), host=FRONT_HOST)
     from harness import free_port
     port = free_port()
@@ -53,7 +63,7 @@ def front_url(port, path):
 
 
 FORGED = [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Port", "444"),
-          ("Forwarded", "for=198.51.100.7;proto=https;host=evil.example")]
+          ("Forwarded", "for=198.51.100.7;proto=https;host=evil.example"), ("X-Forwarded-For", "127.0.0.1")]
 
 
 def get_from(apache, path, source, headers=()):
@@ -106,6 +116,9 @@ def test_forged_forwarded_headers_from_an_untrusted_peer_change_nothing(proxied)
     origin stay the backend's. The same headers from the trusted address are believed (the control)."""
     backend, _, _ = proxied
     offset = backend.log_size()
+    # mod_remoteip made the spoofer 127.0.0.1 for the application...
+    env = json.loads(get_from(backend, "/public/env", "127.0.0.2", FORGED).body)
+    assert env["REMOTE_ADDR"] == "127.0.0.1", env["REMOTE_ADDR"]
 
     def login_start(source):
         r = get_from(backend, "/protected/env", source, FORGED)
@@ -113,6 +126,7 @@ def test_forged_forwarded_headers_from_an_untrusted_peer_change_nothing(proxied)
         location = dict(r.headers)["Location"]
         return urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["redirect_uri"][0], r.set_cookies()[-1].name
 
+    # ... but not for the module, which compares the connection's peer.
     redirect_uri, cookie = login_start("127.0.0.2")
     assert redirect_uri == "http://localhost:%d/protected/callback" % backend.port
     assert cookie.startswith("idtoken_state_"), cookie
