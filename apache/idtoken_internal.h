@@ -94,6 +94,8 @@ int auth_idtoken_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
 const char *server_where(apr_pool_t *p, const server_rec *s);
 /* Sites registered by the last check_config. */
 int sites_registered(void);
+/* The start-up lines of the sites (idt_site_notice). */
+int sites_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
 /* idtoken_store.c */
 const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg);

@@ -165,6 +165,12 @@ static void fill_request(request_rec *r, int32_t site, idt_request *req)
     req->sec_fetch_site = apr_table_get(r->headers_in, "Sec-Fetch-Site");
     req->origin = apr_table_get(r->headers_in, "Origin");
     req->referer = apr_table_get(r->headers_in, "Referer");
+    /* The TCP peer, whatever mod_remoteip made of r->useragent_ip: the proxy that sent these headers. */
+    req->peer_ip = r->connection->client_ip;
+    req->forwarded = apr_table_get(r->headers_in, "Forwarded");
+    req->x_forwarded_proto = apr_table_get(r->headers_in, "X-Forwarded-Proto");
+    req->x_forwarded_host = apr_table_get(r->headers_in, "X-Forwarded-Host");
+    req->x_forwarded_port = apr_table_get(r->headers_in, "X-Forwarded-Port");
     req->alloc = pool_alloc;
     req->alloc_ctx = r->pool;
 }
@@ -272,6 +278,11 @@ static void apply_side_effects(request_rec *r, const idt_decision *d)
     for (i = 0; i < d->env_count; ++i) {
         if (d->env[i].name && d->env[i].value) {
             apr_table_setn(r->subprocess_env, d->env[i].name, d->env[i].value);
+        }
+    }
+    for (i = 0; i < d->response_headers_count; ++i) {
+        if (d->response_headers[i].name && d->response_headers[i].value) {
+            apr_table_setn(r->err_headers_out, d->response_headers[i].name, d->response_headers[i].value);
         }
     }
     if (d->log_level != IDT_LOG_NONE && d->log_message) {

@@ -267,6 +267,35 @@ int auth_idtoken_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     return OK;
 }
 
+/* What each site has to say at start-up (which proxies it trusts), once per start: in post_config, as
+ * the error log is open only then, and not on the first of the two start-up passes, which only checks.
+ * Never per request: a header from an untrusted peer is just ignored. */
+int sites_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *vs;
+    (void)pconf;
+    (void)plog;
+
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    for (vs = s; vs; vs = vs->next) {
+        auth_idtoken_srv_conf *conf = srv_conf(vs);
+        char *notice;
+
+        if (conf->site < 0) {
+            continue;
+        }
+        notice = idt_site_notice(conf->site);
+        if (notice) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, vs, IDTLOGNO(0220) "%s: %s",
+                         server_where(ptemp, vs), notice);
+            idt_free(notice);
+        }
+    }
+    return OK;
+}
+
 int sites_registered(void)
 {
     return site_count;

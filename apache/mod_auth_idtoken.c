@@ -75,6 +75,7 @@ static void register_hooks(apr_pool_t *p)
     /* After the sites and the MPM's own limits are known. */
     ap_hook_check_config(store_check_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_post_config(auth_idtoken_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(sites_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(version_post_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(auth_idtoken_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* First, so no other module (mod_setenvif, mod_headers "early", ...) sees a forged header. */

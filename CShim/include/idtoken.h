@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 8
+#define IDT_ABI_VERSION 9
 
 /* The release (semantic versioning), written here only: the Makefile, the .deb and both halves read it.
  * CHANGELOG.md says what each one changed for admins. */
@@ -94,6 +94,10 @@ int32_t idt_require_register(const char *require_line, char **error);
  * Both out-parameters are freed with idt_free. */
 int32_t idt_site_register(const idt_site_config *config, char **error, char **warning);
 
+/* What a registered site has to say at start-up beyond warnings (which proxies it trusts), one line
+ * per '\n'; NULL when nothing. Free with idt_free. Configuration time only. */
+char *idt_site_notice(int32_t handle);
+
 /* Once in each child process, after fork: the place for anything that must not exist before fork. */
 void idt_child_init(void);
 
@@ -158,6 +162,14 @@ typedef struct {
     const char *sec_fetch_site;   /* Sec-Fetch-Site: where a navigation came from (logout CSRF) */
     const char *origin;           /* Origin */
     const char *referer;          /* Referer */
+    /* The connection's peer (c->client_ip: the proxy in front, if any; mod_remoteip never changes it)
+     * and the headers a trusted proxy describes the browser's request with. The core believes them
+     * only from a peer its site trusts (IDTokenTrustedProxies); it takes them as they are. */
+    const char *peer_ip;
+    const char *forwarded;         /* Forwarded (RFC 7239) */
+    const char *x_forwarded_proto; /* X-Forwarded-Proto */
+    const char *x_forwarded_host;  /* X-Forwarded-Host */
+    const char *x_forwarded_port;  /* X-Forwarded-Port */
     int32_t internal;          /* 1 for a subrequest or internal redirect: decided afresh from its cookies,
                                   but never a callback and never a session refresh */
     int32_t cannot_redirect;   /* 1 when a redirect to the provider could not reach the browser (a
@@ -229,6 +241,9 @@ typedef struct {
      * AES-GCM opens of sealed values. Grows with what the client sends only within fixed bounds. */
     uint32_t work_cookie_lookups;
     uint32_t work_sealed_opens;
+    idt_pair *response_headers;  /* headers of the response to the browser, with any action (CORS, a
+                                    framing policy): set as they are */
+    size_t response_headers_count;
 } idt_decision;
 
 /* Every request header the core sets for the application starts with this prefix. The module removes

@@ -115,6 +115,13 @@ public func idt_site_register(_ config: UnsafePointer<idt_site_config>?,
     }
 }
 
+@_cdecl("idt_site_notice")
+public func idt_site_notice(_ handle: Int32) -> UnsafeMutablePointer<CChar>? {
+    guard let site = SiteRegistry.site(handle) else { return nil }
+    let lines = site.config.notices
+    return lines.isEmpty ? nil : CExport.string(lines.joined(separator: "\n"))
+}
+
 @_cdecl("idt_child_init")
 public func idt_child_init() {
     CurlFetcher.globalInit()
@@ -136,7 +143,7 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     if r.body_read != 0 {
         body = r.body.map { Array(UnsafeRawBufferPointer(start: $0, count: r.body_len)) } ?? []
     }
-    let req = AuthRequest(
+    var req = AuthRequest(
         method: CExport.optionalString(r.method) ?? "GET",
         scheme: CExport.optionalString(r.scheme) ?? "http",
         host: CExport.optionalString(r.host) ?? "",
@@ -156,6 +163,11 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         bodyTooLarge: r.body_too_large != 0,
         store: r.store.map(CStore.init),
         dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count))
+    req.peerAddress = CExport.optionalString(r.peer_ip)
+    req.forwarded = CExport.optionalString(r.forwarded)
+    req.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
+    req.xForwardedHost = CExport.optionalString(r.x_forwarded_host)
+    req.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
     export(decision, into: out, request: r)
@@ -224,6 +236,7 @@ private func fill(_ decision: Decision, into out: UnsafeMutablePointer<idt_decis
         out.pointee.page = arena.string(r.page)
         out.pointee.content_type = r.contentType.flatMap { arena.string($0) }
         (out.pointee.env, out.pointee.env_count) = setPairs(r.env)
+        (out.pointee.response_headers, out.pointee.response_headers_count) = setPairs(r.headers)
         setCookies(r.setCookies)
         setLog(r.log)
     }

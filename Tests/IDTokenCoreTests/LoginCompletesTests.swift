@@ -263,15 +263,21 @@ import Testing
 
     @Test func loginStateFormatsRoundTrip() throws {
         var s = LoginState(state: "s", nonce: "n", returnTo: "/a", createdAt: now, maxAge: 60, acrValues: ["x"], promptLogin: true,
-                           streak: 2, returnStored: true)
+                           streak: 2, returnStored: true, silent: true)
         #expect(LoginState(decoding: s.encoded()) == s)
+        s.silent = false
+        // Format 5 (0.9.0): still opens, not silent.
+        var v5 = s.encoded()
+        v5[0] = 5
+        v5.removeLast(1)
+        #expect(LoginState(decoding: v5) == s)
         s.streak = 0
         s.returnStored = false
         #expect(LoginState(decoding: s.encoded()) == s)
-        // Format 4 (before this release): still opens, with no streak and nothing stored.
+        // Format 4 (before 0.9.0): still opens, with no streak and nothing stored.
         var v4 = s.encoded()
         v4[0] = 4
-        v4.removeLast(2)
+        v4.removeLast(3)
         #expect(LoginState(decoding: v4) == s)
     }
 

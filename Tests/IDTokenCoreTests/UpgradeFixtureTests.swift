@@ -52,6 +52,9 @@ import Glibc
         case .state4, .state5:
             let login = LoginState(state: state, nonce: nonce, returnTo: "/app/after-upgrade?x=1", createdAt: t)
             var bytes = login.encoded()
+            // The current format (6) less what each later format added: the silent flag (6), the
+            // streak and the stored return URL (5).
+            bytes = [5] + Array(bytes[1..<(bytes.count - 1)])
             if sample == .state4 { bytes = [4] + Array(bytes[1..<(bytes.count - 2)]) }
             return SealedCookie.seal(bytes, keys: config.keys, purpose: .state, context: config.stateContext)
         }

@@ -535,13 +535,15 @@ def dechunk(data: bytes) -> bytes:
     return b"".join(out)
 
 
-def raw_request(port: int, data: bytes, timeout=30, host="127.0.0.1") -> RawResponse:
+def raw_request(port: int, data: bytes, timeout=30, host="127.0.0.1", source=None) -> RawResponse:
     """Send `data` as it is (no normalising by an HTTP library) and read until the server closes.
     The request should say `Connection: close`; a server that keeps the socket open, or trickles,
-    ends the read `timeout` seconds after the start with what came so far."""
+    ends the read `timeout` seconds after the start with what came so far. `source`: the local
+    address to connect from (e.g. "127.0.0.2": another peer address on the loopback)."""
     chunks = []
     deadline = time.monotonic() + timeout
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with socket.create_connection((host, port), timeout=timeout,
+                                  source_address=(source, 0) if source else None) as sock:
         try:
             sock.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
@@ -1342,3 +1344,54 @@ class DelayProxy:
     def close(self):
         self.closed = True
         self.sock.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Headless Chromium (issue 15's files; test_browser.py has its own fixture)
+# ---------------------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def chromium(folder, *extra_args, prefs=None):
+    """A headless Chromium driven by Selenium, its profile in `folder`; `extra_args` such as
+    "--ignore-certificate-errors" or "--host-resolver-rules=MAP app.example.test 127.0.0.1"; `prefs`, the
+    profile's preferences (a user's settings). The caller quits it."""
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        raise RuntimeError("chromium and chromium-driver are needed (scripts/install-deps.sh installs them)")
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try the network
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
+                "--no-default-browser-check", "--disable-extensions", "--user-data-dir=%s" % (Path(folder) / "profile"),
+                *extra_args):
+        options.add_argument(arg)
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, log_output=str(Path(folder) / "chromedriver.log")),
+                              options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def wait_browser(driver, condition, apache=None, timeout=60):
+    """WebDriverWait that, when it times out, says where the browser was (and what httpd logged)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+    try:
+        return WebDriverWait(driver, timeout).until(condition)
+    except TimeoutException:
+        raise AssertionError("browser stuck at %s\n--- page:\n%s\n--- error log:\n%s" % (
+            driver.current_url, driver.page_source[:3000], apache.error_log()[-3000:] if apache else ""))
+
+
+def browser_json(driver):
+    """The JSON document the browser shows (Chromium wraps it in a <pre>)."""
+    from selenium.webdriver.common.by import By
+    pres = driver.find_elements(By.TAG_NAME, "pre")
+    text = pres[0].text if pres else driver.find_element(By.TAG_NAME, "body").text
+    return json.loads(text)

@@ -215,6 +215,50 @@ def test_bad_signature_and_error_response(provider):
     fields = dict(parse_form(authorize(provider).text)["fields"])
     assert fields == {"error": "access_denied", "error_description": "The user denied the request",
                       "state": "st-" + "x" * 30}
+    provider.configure(misbehave="login_required")
+    assert dict(parse_form(authorize(provider).text)["fields"])["error"] == "login_required"
+
+
+def test_prompt_none_is_answered_from_the_browsers_provider_session(provider):
+    """prompt=none: a token at once for a browser with a session here (the cookie its last login set),
+    else the error the config names, posted back with the state; never a login page."""
+    browser = Browser()
+    r = browser.get(provider.url("/authorize"), params=authorize_params(prompt="none"))
+    assert dict(parse_form(r.text)["fields"]) == {"error": "login_required", "error_description": "prompt=none: no session",
+                                                 "state": "st-" + "x" * 30}
+    provider.configure(prompt_none_error="interaction_required")
+    r = browser.get(provider.url("/authorize"), params=authorize_params(prompt="none"))
+    assert dict(parse_form(r.text)["fields"])["error"] == "interaction_required"
+    # A login (auto-login here) gives the browser a provider session: prompt=none now gets a token.
+    assert "id_token" in dict(parse_form(browser.get(provider.url("/authorize"), params=authorize_params()).text)["fields"])
+    assert browser.cookie("demo_idp_session") == provider.stats()["last_sid"]
+    fields = dict(parse_form(browser.get(provider.url("/authorize"), params=authorize_params(prompt="none")).text)["fields"])
+    assert jws_parts(fields["id_token"])[1]["sub"] == "alice-0001"
+    # The test config overrides the cookie either way.
+    provider.configure(session=False)
+    assert "error" in dict(parse_form(browser.get(provider.url("/authorize"), params=authorize_params(prompt="none")).text)["fields"])
+    provider.configure(session=True)
+    assert "id_token" in dict(parse_form(authorize(provider, prompt="none").text)["fields"])
+    assert provider.stats()["prompts"] == ["none", "none", None, "none", "none", "none"]
+    for body in ({"session": "yes"}, {"prompt_none_error": "access_denied"}, {"frontchannel_logout_uri": "ftp://x"}):
+        assert requests.post(provider.url("/_test/config"), json=body, timeout=5).status_code == 400
+
+
+def test_logout_page_frames_the_front_channel_logout_uri(provider):
+    """GET /logout ends the browser's provider session and loads the relying party's front-channel
+    logout URI in an iframe, with iss and sid."""
+    provider.configure(frontchannel_logout_uri="http://localhost:8080/protected/callback?frontchannel_logout=1")
+    browser = Browser()
+    browser.get(provider.url("/authorize"), params=authorize_params())
+    sid = provider.stats()["last_sid"]
+    page = browser.get(provider.url("/logout")).text
+    expected = "http://localhost:8080/protected/callback?frontchannel_logout=1&iss=%s&sid=%s" % (
+        requests.utils.quote(provider.issuer, safe=""), sid)
+    assert provider.stats()["frontchannel"] == [expected]
+    assert '<iframe src="%s"' % expected.replace("&", "&amp;") in page
+    # The provider session is over: no iframe the second time, and prompt=none needs a login again.
+    assert "<iframe" not in browser.get(provider.url("/logout")).text
+    assert "error" in dict(parse_form(browser.get(provider.url("/authorize"), params=authorize_params(prompt="none")).text)["fields"])
 
 
 def test_config_rejects_unknown_values(provider):
@@ -262,7 +306,7 @@ def test_reset_clears_config_and_stats(provider):
     provider.reset()
     assert provider.stats() == {"jwks": 0, "discovery": 0, "authorize": 0, "login": 0, "tokens": 0,
                                 "end_session": [], "last_sid": None, "sids": [], "backchannel_logout": 0,
-                                "faults_served": 0}
+                                "faults_served": 0, "prompts": [], "frontchannel": []}
     header, claims, _, _ = jws_parts(dict(parse_form(authorize(provider).text)["fields"])["id_token"])
     assert header["alg"] == "RS256" and claims["sub"] == "alice-0001" and claims["exp"] > time.time()
     assert provider.discovery()["issuer"] == provider.issuer

@@ -48,7 +48,14 @@ DIGESTS = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 MISBEHAVIOURS = (None, "wrong_nonce", "expired", "bad_signature", "wrong_issuer", "wrong_audience",
-                 "no_kid", "unknown_kid", "error_response", "missing_sub", "future_iat")
+                 "no_kid", "unknown_kid", "error_response", "missing_sub", "future_iat", "login_required")
+
+# What a provider answers prompt=none when it cannot log the user in without showing something
+# (OpenID Connect Core 3.1.2.6).
+PROMPT_NONE_ERRORS = ("login_required", "interaction_required", "consent_required", "account_selection_required")
+
+# The provider's own cookie: which of its sessions (sid) this browser holds.
+SESSION_COOKIE = "demo_idp_session"
 
 # How the discovery document or the key set can fail (POST /_test/fault), for tests of a relying
 # party's behaviour while its provider is down, slow or broken.
@@ -185,7 +192,8 @@ def compact_jws(header: dict, claims: dict, alg: str, key, unsigned: bool = Fals
 # ---------------------------------------------------------------------------------------------------
 
 DEFAULT_CONFIG = {"alg": "RS256", "misbehave": None, "extra_claims": {}, "username": None,
-                  "discovery_overrides": {}, "auto_login": None}
+                  "discovery_overrides": {}, "auto_login": None, "session": None,
+                  "prompt_none_error": "login_required", "frontchannel_logout_uri": None}
 
 
 class Provider:
@@ -215,7 +223,9 @@ class Provider:
             self.config = copy.deepcopy(DEFAULT_CONFIG)
             self.stats = {"jwks": 0, "discovery": 0, "authorize": 0, "login": 0, "tokens": 0,
                           "end_session": [], "last_sid": None, "sids": [], "backchannel_logout": 0,
-                          "faults_served": 0}
+                          "faults_served": 0, "prompts": [], "frontchannel": []}
+            # The provider's sessions, by sid: the user each browser's cookie stands for.
+            self.sessions = {}
             self.keys.reset()
 
     def count(self, what):
@@ -232,6 +242,8 @@ class Provider:
             "end_session_endpoint": self.issuer + "/end_session",
             "backchannel_logout_supported": True,
             "backchannel_logout_session_supported": True,
+            "frontchannel_logout_supported": True,
+            "frontchannel_logout_session_supported": True,
             "response_types_supported": ["id_token"],
             "response_modes_supported": ["form_post"],
             "subject_types_supported": ["public"],
@@ -277,6 +289,8 @@ class Provider:
         misbehave = config["misbehave"]
         if misbehave == "error_response":
             return {"error": "access_denied", "error_description": "The user denied the request"}
+        if misbehave == "login_required":
+            return {"error": "login_required", "error_description": "The user must log in"}
         alg = config["alg"]
         claims = self.default_claims(config["username"] or username, nonce)
         # A new session at the provider for every login: its id goes into the token (OpenID Connect
@@ -310,7 +324,8 @@ class Provider:
             if "sid" in claims:
                 self.stats["last_sid"] = claims["sid"]
                 self.stats["sids"].append(claims["sid"])
-        return {"id_token": compact_jws(header, claims, alg, key)}
+                self.sessions[claims["sid"]] = config["username"] or username
+        return {"id_token": compact_jws(header, claims, alg, key), "_sid": claims.get("sid")}
 
     def mint(self, body: dict) -> str:
         """POST /_test/mint: a token with the given claims over the defaults, for tests."""
@@ -540,6 +555,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.login(self.read_form())
             if path == "/end_session" and method == "GET":
                 return self.end_session(query)
+            if path == "/logout" and method == "GET":
+                return self.logout_page()
             if path.startswith("/_test/") and p.test_controls:
                 return self.control(method, path)
             if path == "/" and method == "GET":
@@ -618,14 +635,38 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    def session_user(self):
+        """The user of the provider session this browser's cookie names, or None."""
+        p = self.provider
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == SESSION_COOKIE:
+                with p.lock:
+                    return p.sessions.get(value)
+        return None
+
     def authorize(self, params):
         p = self.provider
         p.count("authorize")
         problem = p.check_authorize(params)
         if problem:
             return self.send(400, simple_page("Invalid authorization request", problem))
+        prompt = (params.get("prompt") or [""])[0].split()
         with p.lock:
             auto_login = p.config.get("auto_login")
+            has_session, prompt_none_error = p.config.get("session"), p.config.get("prompt_none_error")
+            p.stats["prompts"].append(" ".join(prompt) or None)
+        if "none" in prompt:
+            # A silent login: answered at once when the browser has a session here (its cookie, or the
+            # test config's "session": true), else with an error and never a page.
+            user = self.session_user()
+            if has_session is False or (has_session is None and user is None):
+                state = params.get("state", [None])[0]
+                fields = {"error": prompt_none_error or "login_required", "error_description": "prompt=none: no session"}
+                if state is not None:
+                    fields["state"] = state
+                return self.send(200, form_post_page(params["redirect_uri"][0], fields))
+            return self.answer(params, user or "alice")
         if p.auto_login if auto_login is None else auto_login:
             return self.answer(params, "alice")
         self.send(200, login_page(params))
@@ -645,10 +686,39 @@ class Handler(BaseHTTPRequestHandler):
     def answer(self, params, username):
         p = self.provider
         fields = p.issue(username, params["nonce"][0])
+        sid = fields.pop("_sid", None)
         state = params.get("state", [None])[0]
         if state is not None:
             fields["state"] = state
-        self.send(200, form_post_page(params["redirect_uri"][0], fields))
+        # The browser now has a session here: a later prompt=none is answered at once.
+        headers = {"Set-Cookie": "%s=%s; Path=/; HttpOnly; SameSite=Lax" % (SESSION_COOKIE, sid)} if sid else None
+        self.send(200, form_post_page(params["redirect_uri"][0], fields), headers=headers)
+
+    def logout_page(self):
+        """GET /logout: the user signs out at the provider. Its session ends, and every relying party
+        with a front-channel logout URI (the test config's) is told in an iframe with iss and sid
+        (OpenID Connect Front-Channel Logout 1.0), as Entra ID and others do."""
+        p = self.provider
+        sid = None
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == SESSION_COOKIE:
+                sid = value
+        with p.lock:
+            uri = p.config.get("frontchannel_logout_uri")
+            known = sid in p.sessions
+            p.sessions.pop(sid, None)
+        frames = ""
+        if uri and known:
+            sep = "&" if urllib.parse.urlsplit(uri).query else "?"
+            target = uri + sep + urllib.parse.urlencode({"iss": p.issuer, "sid": sid})
+            with p.lock:
+                p.stats["frontchannel"].append(target)
+            frames = '<iframe src="%s" width="300" height="60" title="relying party"></iframe>' % esc(target)
+        page = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Signed out</title></head><body>'
+                '<h1 id="signed-out">Signed out</h1><p>You are signed out of the demo provider%s.</p>%s</body></html>'
+                % (" and its applications" if frames else "", frames))
+        self.send(200, page, headers={"Set-Cookie": "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" % SESSION_COOKIE})
 
     def end_session(self, query):
         p = self.provider
@@ -723,6 +793,15 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError("discovery_overrides must be an object")
             if config["auto_login"] not in (None, True, False):
                 raise ValueError("auto_login must be true, false or null")
+            if config["session"] not in (None, True, False):
+                raise ValueError("session must be true, false or null")
+            if config["prompt_none_error"] not in PROMPT_NONE_ERRORS:
+                raise ValueError("prompt_none_error must be one of %s" % ", ".join(PROMPT_NONE_ERRORS))
+            uri = config["frontchannel_logout_uri"]
+            if uri is not None:
+                parts = urllib.parse.urlsplit(uri if isinstance(uri, str) else "")
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise ValueError("frontchannel_logout_uri must be an absolute http(s) URL")
             with p.lock:
                 p.config = config
             return self.send_json(200, config)

@@ -27,6 +27,8 @@ package struct DirConfig: Sendable, Equatable {
     }
 
     var unauthAction: UnauthAction?
+    /// IDTokenSilentLogin: try prompt=none first.
+    var silentLogin: Bool?
     var passClaimsAs: PassClaimsAs?
     var claimEncoding: ClaimEncoding?
     var passIDToken: PassIDToken?
@@ -43,6 +45,7 @@ package struct DirConfig: Sendable, Equatable {
     /// What a request gets: each directive set by a block it falls in, or its default (kept here only).
     struct Effective: Equatable {
         var unauthAction: UnauthAction
+        var silentLogin: Bool
         var passClaimsAs: PassClaimsAs
         var claimEncoding: ClaimEncoding
         var passIDToken: PassIDToken
@@ -51,13 +54,13 @@ package struct DirConfig: Sendable, Equatable {
     }
 
     var effective: Effective {
-        Effective(unauthAction: unauthAction ?? .auth, passClaimsAs: passClaimsAs ?? .both, claimEncoding: claimEncoding ?? .none,
+        Effective(unauthAction: unauthAction ?? .auth, silentLogin: silentLogin ?? false, passClaimsAs: passClaimsAs ?? .both, claimEncoding: claimEncoding ?? .none,
                   passIDToken: passIDToken ?? .off, authRequestParameters: (authRequestParameters ?? []).map { $0.0 + "=" + $0.1 },
                   authRequestFromQuery: authRequestFromQuery ?? [])
     }
 
     package static func == (a: DirConfig, b: DirConfig) -> Bool {
-        a.unauthAction == b.unauthAction && a.passClaimsAs == b.passClaimsAs && a.claimEncoding == b.claimEncoding
+        a.unauthAction == b.unauthAction && a.silentLogin == b.silentLogin && a.passClaimsAs == b.passClaimsAs && a.claimEncoding == b.claimEncoding
             && a.passIDToken == b.passIDToken
             && (a.authRequestParameters ?? []).elementsEqual(b.authRequestParameters ?? []) { $0 == $1 }
             && a.authRequestFromQuery == b.authRequestFromQuery
@@ -84,6 +87,7 @@ package struct DirConfig: Sendable, Equatable {
         var result = DirConfig()
         for b in blocks {
             result.unauthAction = b.unauthAction ?? result.unauthAction
+            result.silentLogin = b.silentLogin ?? result.silentLogin
             result.passClaimsAs = b.passClaimsAs ?? result.passClaimsAs
             result.claimEncoding = b.claimEncoding ?? result.claimEncoding
             result.passIDToken = b.passIDToken ?? result.passIDToken

@@ -30,14 +30,19 @@ package enum Directive: String, CaseIterable, Sendable {
     case cookiePath = "IDTokenCookiePath"
     case cookieDomain = "IDTokenCookieDomain"
     case cookieSameSite = "IDTokenCookieSameSite"
+    case trustedProxies = "IDTokenTrustedProxies"
+    case forwardedHeaders = "IDTokenForwardedHeaders"
     case claimsKeep = "IDTokenClaimsKeep"
     case claimsDrop = "IDTokenClaimsDrop"
     case logoutRedirectAllowed = "IDTokenLogoutRedirectAllowed"
     case logoutIDTokenHint = "IDTokenLogoutIDTokenHint"
+    case sessionInfo = "IDTokenSessionInfo"
+    case sessionInfoOrigins = "IDTokenSessionInfoOrigins"
     case remoteUserClaim = "IDTokenRemoteUserClaim"
     case claimDelimiter = "IDTokenClaimDelimiter"
     // Per-directory:
     case unauthAction = "IDTokenUnauthAction"
+    case silentLogin = "IDTokenSilentLogin"
     case passClaimsAs = "IDTokenPassClaimsAs"
     case claimEncoding = "IDTokenClaimEncoding"
     case passIDToken = "IDTokenPassIDToken"
@@ -89,9 +94,17 @@ package enum Directive: String, CaseIterable, Sendable {
             }
         case .claimsKeep, .claimsDrop:
             guard Self.isPrintable(value, max: 256) else { throw fail("claim names are printable text") }
-        case .logoutRedirectAllowed:
+        case .logoutRedirectAllowed, .sessionInfoOrigins:
             guard let u = URLParts(value), [u.origin, u.origin + "/"].contains(value.lowercased()) else {
                 throw fail("must be an origin such as https://app.example.org (scheme, host and optional port, no path)")
+            }
+        case .trustedProxies:
+            guard IPRange(value) != nil else {
+                throw fail("'\(Masking.printable(value))' is not an IP address or a CIDR range such as 10.0.0.0/8 or 2001:db8::/32 (the proxy's own address, as httpd sees the connection)")
+            }
+        case .forwardedHeaders:
+            guard ForwardedHeader(name: value) != nil else {
+                throw fail("'\(Masking.printable(value))' is not one of \(ForwardedHeader.allCases.map(\.rawValue).joined(separator: " "))")
             }
         case .authRequestFromQuery:
             guard DirConfig.passableFromQuery.contains(value) else {
@@ -120,6 +133,9 @@ package enum Directive: String, CaseIterable, Sendable {
         case .claimsKeep: return .site { $0.claimsKeep = Set(words) }
         case .claimsDrop: return .site { $0.claimsDrop = Set(words) }
         case .logoutRedirectAllowed: return .site { $0.logoutAllowedOrigins = Set(words.compactMap { URLParts($0)?.origin }) }
+        case .sessionInfoOrigins: return .site { $0.sessionInfoOrigins = Set(words.compactMap { URLParts($0)?.origin }) }
+        case .trustedProxies: return .site { $0.trustedProxies = words.compactMap(IPRange.init) }
+        case .forwardedHeaders: return .site { $0.forwardedHeaders = Set(words.compactMap(ForwardedHeader.init(name:))) }
         case .authRequestParams:
             // Values are form-decoded, so a value with spaces is written acr_values=urn:a+urn:b.
             let pairs = words.compactMap { word -> (String, String)? in
@@ -259,6 +275,14 @@ package enum Directive: String, CaseIterable, Sendable {
         case .unauthAction:
             guard let v = DirConfig.UnauthAction(rawValue: value.lowercased()) else { throw fail("must be auth (log in), pass (optional login), 401 or 410") }
             return .dir { $0.unauthAction = v }
+        case .silentLogin:
+            let v = try flag()
+            return .dir { $0.silentLogin = v }
+        case .sessionInfo:
+            guard let v = SessionInfoMode(rawValue: value.lowercased()) else {
+                throw fail("must be On (the session's claims and times at <redirect URI>?info=json), Off, or WithIDToken (the ID token too)")
+            }
+            return .site { $0.sessionInfo = v }
         case .passClaimsAs:
             guard let v = DirConfig.PassClaimsAs(rawValue: value.lowercased()) else { throw fail("must be both, headers, environment or none") }
             return .dir { $0.passClaimsAs = v }
@@ -269,7 +293,7 @@ package enum Directive: String, CaseIterable, Sendable {
             guard let v = DirConfig.PassIDToken(rawValue: value.lowercased()) else { throw fail("must be off, payload or serialized") }
             return .dir { $0.passIDToken = v }
         case .scope, .signatureAlgorithms, .trustedAudiences, .claimsKeep, .claimsDrop, .logoutRedirectAllowed, .authRequestParams,
-             .authRequestFromQuery:
+             .authRequestFromQuery, .trustedProxies, .forwardedHeaders, .sessionInfoOrigins:
             return list([value])  // lists are parsed by `parse`; reached only if a list's spec changed
         }
     }

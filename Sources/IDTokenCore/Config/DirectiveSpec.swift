@@ -115,6 +115,21 @@ extension Directive {
             return .init(.one, syntax: "domain", "Domain of the session cookie", default: "none")
         case .cookieSameSite:
             return .init(.one, syntax: "Lax|Strict|None", "SameSite of the session cookie", default: "`Lax`", value: "Lax")
+        case .trustedProxies:
+            return .init(.list, syntax: "address|cidr [address|cidr] ...",
+                         "Proxies whose X-Forwarded-*/Forwarded headers say the browser's scheme and host", default: "none")
+        case .forwardedHeaders:
+            return .init(.list, syntax: "header [header] ...",
+                         "Headers believed from IDTokenTrustedProxies: X-Forwarded-Proto X-Forwarded-Host X-Forwarded-Port Forwarded",
+                         default: "`X-Forwarded-Proto X-Forwarded-Host X-Forwarded-Port`",
+                         value: "X-Forwarded-Proto X-Forwarded-Host X-Forwarded-Port")
+        case .sessionInfo:
+            return .init(.one, syntax: "On|Off|WithIDToken",
+                         "The session's claims and times as JSON at <redirect URI>?info=json: On, Off, or WithIDToken (the ID token too)",
+                         default: "`On`", value: "On")
+        case .sessionInfoOrigins:
+            return .init(.list, syntax: "origin [origin] ...", "Other origins whose scripts may read <redirect URI>?info=json (CORS)",
+                         default: "none")
         case .claimsKeep:
             return .init(.list, syntax: "claim [claim] ...", "Only these claims are kept in the session for the application",
                          default: "all claims")
@@ -135,6 +150,10 @@ extension Directive {
             return .init(.one, .directory, syntax: "auth|pass|401|410",
                          "Without a session: auth (log in at the provider), pass (let through without a user), 401 or 410",
                          default: "`auth`", value: "auth")
+        case .silentLogin:
+            return .init(.one, .directory, syntax: "On|Off",
+                         "On: try a login without a prompt (prompt=none) first, and an interactive one if the provider needs it",
+                         default: "`Off`", value: "Off")
         case .passClaimsAs:
             return .init(.one, .directory, syntax: "both|headers|environment|none",
                          "How claims reach the application: both, headers, environment or none", default: "`both`", value: "both")

@@ -45,6 +45,11 @@ package struct SiteConfig: Sendable {
     /// Keep the raw ID token in the session to send as id_token_hint at logout (Okta requires it; it
     /// roughly doubles a cookie session's size).
     package var logoutIDTokenHint = SiteSettings.standard.logoutIDTokenHint
+    /// Who may say what the browser's scheme and host were (IDTokenTrustedProxies, IDTokenForwardedHeaders).
+    package var trustedProxies = TrustedProxies()
+    /// `<redirect URI>?info=json` (IDTokenSessionInfo) and the other origins allowed to read it.
+    package var sessionInfo = SiteSettings.standard.sessionInfo
+    package var sessionInfoOrigins: Set<String> = []
     /// REMOTE_USER from this claim instead of `sub`, optionally the first capture group of a pattern.
     package var remoteUserClaim: String?
     package var remoteUserPattern: String?
@@ -156,6 +161,9 @@ package struct SiteConfig: Sendable {
         config.claimsKeep = settings.claimsKeep
         config.claimsDrop = settings.claimsDrop
         config.logoutAllowedOrigins = settings.logoutAllowedOrigins
+        config.trustedProxies = TrustedProxies(ranges: settings.trustedProxies, headers: settings.forwardedHeaders)
+        config.sessionInfo = settings.sessionInfo
+        config.sessionInfoOrigins = settings.sessionInfoOrigins
         config.httpTotalTimeoutMs = settings.httpTimeout.totalSeconds * 1000
         config.httpConnectTimeoutMs = settings.httpTimeout.connectSeconds * 1000
         // An active user must be re-issued well within the idle timeout, or they would time out while
@@ -170,6 +178,12 @@ package struct SiteConfig: Sendable {
         if let callback, callback.scheme == "http", !callback.isLoopback {
             warnings.append("the redirect URI \(callback.origin + callback.pathAndQuery) is plain http on a non-loopback host: browsers drop the Secure, SameSite=None state cookie there, so logins through form_post cannot complete. Serve the site over https.")
         }
+        if settings.trustedProxies.isEmpty, settings.forwardedHeaders != ForwardedHeader.standard {
+            warnings.append("IDTokenForwardedHeaders has no effect without IDTokenTrustedProxies: no proxy is trusted, so no forwarded header is believed")
+        }
+        if let everyone = settings.trustedProxies.first(where: { $0.prefixBits == 96 || $0.prefixBits == 0 }) {
+            warnings.append("IDTokenTrustedProxies \(everyone) trusts every address: any client can then say which scheme and host it used. Name the proxies' own addresses")
+        }
         for url in [source.discoveryURL, source.jwksURI].compactMap({ $0 }) where url.hasPrefix("http://") {
             if let u = URLParts(url), !u.isLoopback {
                 warnings.append("\(url) is plain http: the provider's keys could be replaced in transit. Use https.")
@@ -177,6 +191,9 @@ package struct SiteConfig: Sendable {
         }
         return (config, warnings)
     }
+
+    /// What the start-up log says of this site beyond warnings: which proxies it trusts.
+    package var notices: [String] { [trustedProxies.notice].compactMap { $0 } }
 
     /// Whether a URL path lies inside a <Location> path (the same segment rules as Apache's prefix match).
     static func path(_ path: String, isInside location: String) -> Bool {

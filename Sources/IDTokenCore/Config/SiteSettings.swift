@@ -27,10 +27,14 @@ package struct SiteSettings: Equatable, Sendable {
     package var cookiePath = "/"
     package var cookieDomain: String?
     var cookieSameSite = SetCookie.SameSite.lax
+    package var trustedProxies: [IPRange] = []
+    package var forwardedHeaders = ForwardedHeader.standard
     package var claimsKeep: Set<String>?
     package var claimsDrop: Set<String> = []
     package var logoutAllowedOrigins: Set<String> = []
     package var logoutIDTokenHint = true
+    package var sessionInfo = SessionInfoMode.on
+    package var sessionInfoOrigins: Set<String> = []
     /// Nil: REMOTE_USER is `sub`.
     package var remoteUser: RemoteUserRule?
     package var claimDelimiter = ","
@@ -55,6 +59,12 @@ package struct SiteSettings: Equatable, Sendable {
 package struct HTTPTimeout: Equatable, Sendable {
     package var totalSeconds: Int
     package var connectSeconds: Int
+}
+
+/// IDTokenSessionInfo: whether `<redirect URI>?info=json` answers, and with the ID token or not.
+package enum SessionInfoMode: String, Sendable {
+    case on, off
+    case withIDToken = "withidtoken"
 }
 
 /// IDTokenRemoteUserClaim: the claim, and optionally a pattern whose first group is the user name.

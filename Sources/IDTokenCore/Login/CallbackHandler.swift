@@ -34,6 +34,16 @@ enum CallbackHandler {
                 throw .unsolicitedProviderError
             }
             let clearing = [LoginStart.stateCookie(login.cookieName(secure: request.isSecure), value: "", maxAge: 0).headerValue]
+            // A silent login the provider cannot complete without the user: back to the page, whose
+            // next login is interactive (SilentLogin). Only for a login sent with prompt=none.
+            if login.silent, SilentLogin.fallbackErrors.contains(error) {
+                let (returnTo, lost) = LongReturnURL.take(for: login, request: request, site: site, now: now)
+                var log = "silent login: the provider answered \(error); back to \(Masking.printable(returnTo)) for an interactive login"
+                if let lost { log += "; " + lost }
+                return .redirect(.init(status: 303, location: returnTo,
+                                       setCookies: clearing + [SilentLogin.cookie(secure: request.isSecure, set: true)],
+                                       log: .init(level: lost == nil ? .info : .warning, message: log)))
+            }
             return refusal(.providerError(code: error, description: form["error_description"]), request: request, clearing: clearing)
         }
         guard let state = form["state"], !state.isEmpty else { throw .missingParameter("state") }

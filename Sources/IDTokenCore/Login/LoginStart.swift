@@ -52,12 +52,20 @@ enum LoginStart {
         let returnTo = LoginState.isLocalTarget(request.target) ? request.target : "/"
         // A hint from the request replaces the location's own of that name.
         let hints = hints(request)
-        let extra = (request.dir.authRequestParameters ?? []).filter { p in !hints.contains { $0.0 == p.0 } } + hints
+        var extra = (request.dir.authRequestParameters ?? []).filter { p in !hints.contains { $0.0 == p.0 } } + hints
+        // IDTokenSilentLogin: prompt=none first, unless a silent login just failed for this browser (it
+        // came back with the flag the callback set) or the location asks a prompt of its own. Never for
+        // a step-up: what it asks for (max_age, acr_values, prompt=login) may need the user.
+        let interactiveName = SilentLogin.cookieName(secure: request.isSecure)
+        let silentFailed = pairs.contains { $0.name == interactiveName }
+        let silent = request.dir.effective.silentLogin && stepUp == nil && !silentFailed && !extra.contains { $0.0 == "prompt" }
+        if silent { extra.append(("prompt", "none")) }
         let maxAge = extra.last { $0.0 == "max_age" }.flatMap { Int64($0.1) } ?? config.maxAge
         let rules = LocationRules(request.dir)
         var login = LoginState.start(returnTo: returnTo, now: now, maxAge: maxAge, acrValues: rules.acrValues,
                                      promptLogin: rules.promptLogin, using: &rng)
         login.streak = streak
+        login.silent = silent
         let fallback = LongReturnURL.keep(returnTo, for: &login, request: request, site: site, now: now)
         guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: config.stateContext) else {
             return .respond(ErrorPage.response(status: 500, code: "internal_error", message: "The login could not be started.",
@@ -71,10 +79,12 @@ enum LoginStart {
         // The browser keeps the cookie a minute past the state's lifetime, so a login that took too long
         // is reported as expired (with its own message) rather than as a missing cookie.
         cookies.append(stateCookie(login.cookieName(secure: request.isSecure), value: sealed, maxAge: config.stateLifetime + 60))
+        var setCookies = cookies.map(\.headerValue)
+        if silentFailed { setCookies.append(SilentLogin.cookie(secure: request.isSecure, set: false)) }
         var log: Decision.LogLine = stepUp.map { .init(level: .info, message: "\($0): login started for \(Masking.printable(returnTo))") }
-            ?? .init(level: .debug, message: "no session: login started for \(Masking.printable(returnTo))")
+            ?? .init(level: .debug, message: "no session: \(silent ? "silent login (prompt=none)" : silentFailed ? "interactive login, as the silent one needed the user," : "login") started for \(Masking.printable(returnTo))")
         if let fallback { log = .init(level: .warning, message: log.message + "; " + fallback) }
-        return .redirect(.init(status: 302, location: auth.url, setCookies: cookies.map(\.headerValue), log: log))
+        return .redirect(.init(status: 302, location: auth.url, setCookies: setCookies, log: log))
     }
 
     /// The hints the location lets a portal link pass on (`?login_hint=...`): the first of each, short and
@@ -127,5 +137,31 @@ enum LoginStart {
             stale += live.sorted { $0.createdAt < $1.createdAt }.prefix(excess).map(\.name)
         }
         return stale
+    }
+}
+
+/// IDTokenSilentLogin: a login tried with `prompt=none` first, so that a user who still has a session
+/// at the provider comes back at once, without seeing it. When the provider answers that it needs the
+/// user (one of `fallbackErrors`) for such a login, the callback sends the browser back to its page with a
+/// flag cookie, and the login that page starts is interactive: once, since the flag is spent by that
+/// login start and an interactive login's error is shown as it is. The flag grants nothing: it only
+/// leaves `prompt=none` out of one login.
+enum SilentLogin {
+    /// OpenID Connect Core 3.1.2.6: what a provider answers prompt=none when it cannot log the user in
+    /// without showing something.
+    static let fallbackErrors: Set<String> = ["login_required", "interaction_required", "consent_required", "account_selection_required"]
+
+    static let baseName = "idtoken_interactive"
+    /// Long enough for the round trip from the callback back to the page; a browser that does not make
+    /// it simply tries silently again.
+    static let lifetime: Int64 = 120
+
+    static func cookieName(secure: Bool) -> String { secure ? LoginState.securePrefix + baseName : baseName }
+
+    /// SameSite=None; Secure like the state cookie: it is set on the answer to the provider's cross-site
+    /// POST and must come with the redirect that follows, whatever IDTokenCookieSameSite says.
+    static func cookie(secure: Bool, set: Bool) -> String {
+        SetCookie(name: cookieName(secure: secure), value: set ? "1" : "", maxAge: set ? lifetime : 0, secure: true,
+                  sameSite: SetCookie.SameSite.none).headerValue
     }
 }

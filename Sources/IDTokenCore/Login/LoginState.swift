@@ -19,6 +19,9 @@ struct LoginState: Equatable {
     /// `returnTo` is only the fallback: the whole return URL was too long for this cookie and is kept in
     /// the shared store under this login's state (LongReturnURL).
     var returnStored = false
+    /// A silent login (IDTokenSilentLogin: prompt=none): a provider's login_required and the like then
+    /// start an interactive one instead of ending on an error page.
+    var silent = false
 
     static let cookiePrefix = "idtoken_state_"
     /// Over https: the browser then refuses the cookie unless it is Secure, host-only and for path "/", so
@@ -36,10 +39,10 @@ struct LoginState: Equatable {
 
     static func namePrefix(secure: Bool) -> String { secure ? securePrefix + cookiePrefix : cookiePrefix }
 
-    /// 5 added the loop guard's streak and the stored return URL; 4 added prompt=login; 3 and 4 still
-    /// open (a login in flight across an upgrade completes).
-    private static let format: UInt8 = 5
-    private static let formatsRead: ClosedRange<UInt8> = 3...5
+    /// 6 added the silent login; 5 the loop guard's streak and the stored return URL; 4 prompt=login;
+    /// 3 to 5 still open (a login in flight across an upgrade completes).
+    private static let format: UInt8 = 6
+    private static let formatsRead: ClosedRange<UInt8> = 3...6
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
@@ -53,11 +56,12 @@ struct LoginState: Equatable {
         w.u8(promptLogin ? 1 : 0)
         w.u8(UInt8(clamping: streak))
         w.u8(returnStored ? 1 : 0)
+        w.u8(silent ? 1 : 0)
         return w.bytes
     }
 
     init(state: String, nonce: String, returnTo: String, createdAt: Int64, maxAge: Int64? = nil, acrValues: [String] = [],
-         promptLogin: Bool = false, streak: Int = 0, returnStored: Bool = false) {
+         promptLogin: Bool = false, streak: Int = 0, returnStored: Bool = false, silent: Bool = false) {
         self.state = state
         self.nonce = nonce
         self.returnTo = returnTo
@@ -67,6 +71,7 @@ struct LoginState: Equatable {
         self.promptLogin = promptLogin
         self.streak = streak
         self.returnStored = returnStored
+        self.silent = silent
     }
 
     init?(decoding bytes: [UInt8]) {
@@ -75,7 +80,7 @@ struct LoginState: Equatable {
         guard let format = r.u8(), Self.formatsRead.contains(format), let created = r.time(), let state = r.string(),
               let nonce = r.string(), let returnTo = r.string(), let maxAge = r.i64(), maxAge <= ByteReader.maximumSeconds,
               let acr = r.string() else { return nil }
-        var prompt: UInt8 = 0, streak: UInt8 = 0, stored: UInt8 = 0
+        var prompt: UInt8 = 0, streak: UInt8 = 0, stored: UInt8 = 0, silent: UInt8 = 0
         if format >= 4 {
             guard let p = r.u8(), p <= 1 else { return nil }
             prompt = p
@@ -85,11 +90,15 @@ struct LoginState: Equatable {
             streak = n
             stored = s
         }
+        if format >= 6 {
+            guard let q = r.u8(), q <= 1 else { return nil }
+            silent = q
+        }
         // Whatever was sealed, the return URL is a path of this site (the redirect after login goes there).
         guard r.isAtEnd, Self.isLocalTarget(returnTo) else { return nil }
         self.init(state: state, nonce: nonce, returnTo: returnTo, createdAt: created, maxAge: maxAge >= 0 ? maxAge : nil,
                   acrValues: acr.split(separator: " ").map(String.init), promptLogin: prompt == 1, streak: Int(streak),
-                  returnStored: stored == 1)
+                  returnStored: stored == 1, silent: silent == 1)
     }
 
     /// A path (and query) of this site: one leading "/", not "//" or "/\\" (which browsers read as another

@@ -2,12 +2,6 @@
 /// ends the local session, then sends the browser to the provider's end_session_endpoint (when it has
 /// one) so the provider's session ends too, and from there back to the return URL.
 enum LogoutHandler {
-    /// The `logout` query parameter of a request to the redirect URI, if it has one.
-    static func returnParameter(_ request: AuthRequest) -> String? {
-        guard let query = request.query, let pairs = FormEncoding.parse(query.utf8) else { return nil }
-        return pairs.first { $0.0 == "logout" }?.1
-    }
-
     /// What says the request came from another site, or nil. Fetch metadata when the browser sends it
     /// (`same-origin` and `none`, a typed URL or bookmark, are fine; `same-site` is a sibling subdomain,
     /// which is not this site); otherwise a foreign Origin or Referer. Without any of them there is

@@ -17,6 +17,14 @@ package struct AuthRequest {
     package var secFetchSite: String?
     package var origin: String?
     package var referer: String?
+    /// The connection's peer address (the proxy in front, if any) and the headers a proxy describes the
+    /// browser's request with: believed only from a trusted peer (TrustedProxies), which then replaces
+    /// `scheme` and `host` before anything is decided.
+    package var peerAddress: String?
+    package var forwarded: String?
+    package var xForwardedProto: String?
+    package var xForwardedHost: String?
+    package var xForwardedPort: String?
     /// A subrequest or internal redirect (ErrorDocument, RewriteRule, FallbackResource...): decided
     /// afresh like any request, but it never reaches the callback (its body belongs to another request)
     /// and never re-issues the session (the request it came from already did).
@@ -76,10 +84,12 @@ package struct AuthRequest {
     var isSecure: Bool { scheme == "https" }
 
     /// Whether the browser is navigating (and can follow a redirect to a login page), as opposed to a
-    /// script's fetch/XHR that would only receive the provider's HTML. Fetch metadata first, then the
-    /// older signals, as browsers without Sec-Fetch-* still send them.
+    /// script's fetch/XHR that would only receive the provider's HTML. Any one signal of a script makes
+    /// it one: `Sec-Fetch-Mode` other than navigate, `Sec-Fetch-Dest` other than document,
+    /// `X-Requested-With: XMLHttpRequest`, an `Accept` without HTML (`Sec-Fetch-Mode: navigate` alone,
+    /// as an iframe's load sends with `Sec-Fetch-Dest: iframe`, does not make a page navigation).
     var isNavigation: Bool {
-        if let mode = secFetchMode?.lowercased() { return mode == "navigate" }
+        if let mode = secFetchMode?.lowercased(), mode != "navigate" { return false }
         if let dest = secFetchDest?.lowercased(), dest != "document" { return false }
         if xRequestedWith?.lowercased() == "xmlhttprequest" { return false }
         if let accept = accept?.lowercased() {

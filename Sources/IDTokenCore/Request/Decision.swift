@@ -39,6 +39,8 @@ package enum Decision: Sendable {
         /// Set: `page` is the response body as it is, sent with this type and status (no ErrorDocument).
         /// Nil: an error response, for which Apache shows an ErrorDocument if one is configured.
         package var contentType: String? = nil
+        /// Headers of the response (CORS, a framing policy), set as they are.
+        package var headers: [(String, String)] = []
     }
 
     package struct LogLine: Sendable, Equatable {

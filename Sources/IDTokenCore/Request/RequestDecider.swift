@@ -1,6 +1,8 @@
 /// The module's one question: what to do with this request to a protected location.
 ///
 ///     GET redirect URI ?logout=…         → LogoutHandler      (end the session, then the provider's)
+///     GET redirect URI ?info=json        → SessionInfo        (the session's claims and times, for scripts)
+///     GET redirect URI ?frontchannel_logout&iss&sid → FrontChannelLogout (the provider's iframe)
 ///     POST to the redirect URI           → CallbackHandler    (validate, open a session, go back;
 ///                                                              or a back-channel logout token)
 ///     a valid session the location takes → SessionGate        (pass, with the user's claims)
@@ -12,10 +14,21 @@
 package enum RequestDecider {
     package static func decide<R: RandomNumberGenerator>(_ request: AuthRequest, site: Site, now: Int64, rng: inout R) -> Decision {
         let config = site.config
+        // Behind a trusted proxy, the scheme and host the browser used (IDTokenTrustedProxies).
+        var request = request
+        config.trustedProxies.apply(to: &request)
         if config.redirectURI.matches(host: request.host, path: String(request.path)) {
             if request.isInternal { return CallbackHandler.refusal(.internalCallback, request: request, clearing: []) }
-            if request.method == "GET", let logout = LogoutHandler.returnParameter(request) {
-                return LogoutHandler.handle(request, returnTo: logout, site: site, now: now, rng: &rng)
+            if request.method == "GET", let query = request.query, let pairs = FormEncoding.parse(query.utf8) {
+                if let logout = pairs.first(where: { $0.0 == "logout" })?.1 {
+                    return LogoutHandler.handle(request, returnTo: logout, site: site, now: now, rng: &rng)
+                }
+                if let format = pairs.first(where: { $0.0 == "info" })?.1 {
+                    return SessionInfo.handle(request, format: format, query: pairs, site: site, now: now)
+                }
+                if pairs.contains(where: { $0.0 == "frontchannel_logout" }) {
+                    return FrontChannelLogout.handle(request, query: pairs, site: site, now: now)
+                }
             }
             return CallbackHandler.handle(request, site: site, now: now)
         }
