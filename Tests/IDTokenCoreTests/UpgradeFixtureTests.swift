@@ -19,7 +19,7 @@ import Glibc
         case session4 = "session-format4-seal2-0.8.0.txt"
         case session5 = "session-format5-seal2-0.9.0.txt"
         case state4 = "state-format4-0.8.0.txt"
-        case state5 = "state-format5-0.9.0.txt"
+        case state6 = "state-format6-0.9.0.txt"
 
         var isSession: Bool { rawValue.hasPrefix("session") }
     }
@@ -49,13 +49,22 @@ import Glibc
             return session(token: token).encoded(site.sessionProfile).flatMap {
                 SealedCookie.seal($0, keys: config.keys, purpose: .session, context: config.sessionContext)
             }
-        case .state4, .state5:
+        case .state4, .state6:
             let login = LoginState(state: state, nonce: nonce, returnTo: "/app/after-upgrade?x=1", createdAt: t)
             var bytes = login.encoded()
-            // The current format (6) less what each later format added: the silent flag (6), the
-            // streak and the stored return URL (5).
-            bytes = [5] + Array(bytes[1..<(bytes.count - 1)])
-            if sample == .state4 { bytes = [4] + Array(bytes[1..<(bytes.count - 2)]) }
+            if sample == .state4 {
+                // Format 4 as 0.8.0 wrote it: the fields up to prompt=login.
+                var w = ByteWriter()
+                w.u8(4)
+                w.i64(t)
+                w.string(state)
+                w.string(nonce)
+                w.string(login.returnTo)
+                w.i64(-1)
+                w.string("")
+                w.u8(0)
+                bytes = w.bytes
+            }
             return SealedCookie.seal(bytes, keys: config.keys, purpose: .state, context: config.stateContext)
         }
     }
