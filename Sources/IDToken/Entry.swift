@@ -136,7 +136,7 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     if r.body_read != 0 {
         body = r.body.map { Array(UnsafeRawBufferPointer(start: $0, count: r.body_len)) } ?? []
     }
-    let req = AuthRequest(
+    var req = AuthRequest(
         method: CExport.optionalString(r.method) ?? "GET",
         scheme: CExport.optionalString(r.scheme) ?? "http",
         host: CExport.optionalString(r.host) ?? "",
@@ -154,19 +154,22 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         cannotRedirect: r.cannot_redirect != 0,
         body: body,
         bodyTooLarge: r.body_too_large != 0,
-        store: r.store.map(CStore.init),
         dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count))
+    req.store = r.store.map { CStore($0, counting: req.work) }
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
-    export(decision, into: out, request: r)
+    site.provider.drainFetches(into: req.work)
+    export(decision, events: req.work.events, into: out, request: r)
     out.pointee.work_cookie_lookups = UInt32(clamping: req.work.cookieLookups)
     out.pointee.work_sealed_opens = UInt32(clamping: req.work.sealedOpens)
 }
 
-private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_decision>, request: idt_request) {
+private func export(_ decision: Decision, events: MetricEvents, into out: UnsafeMutablePointer<idt_decision>,
+                    request: idt_request) {
     var counting = Arena.counting()
     var scratch = idt_decision()
     fill(decision, into: &scratch, arena: &counting)
+    setMetrics(events, into: &scratch, arena: &counting)
     guard var arena = Arena.block(counting.used, from: request) else {
         out.pointee = idt_decision()
         out.pointee.action = Int32(IDT_RESPOND.rawValue)
@@ -176,6 +179,19 @@ private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_dec
         return
     }
     fill(decision, into: out, arena: &arena)
+    setMetrics(events, into: out, arena: &arena)
+}
+
+private func setMetrics(_ events: MetricEvents, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
+    guard events.count > 0, let list = arena.array(of: idt_metric.self, count: events.count) else { return }
+    var i = 0
+    events.forEach { e in
+        list[i] = idt_metric(kind: e.kind == .add ? IDT_METRIC_ADD : IDT_METRIC_LATEST, index: UInt32(clamping: e.index),
+                             value: max(0, e.value))
+        i += 1
+    }
+    out.pointee.metrics = list
+    out.pointee.metrics_count = events.count
 }
 
 /// Writes the decision's fields; every string and list comes from the arena.
