@@ -1,8 +1,8 @@
 """The metrics (`SetHandler idtoken-metrics`, Prometheus text parsed by prometheus_client's own parser)
 and the status view (`SetHandler idtoken-status`, JSON) through a real httpd: counters move with real
 logins, refusals, logouts and back-channel logouts, summed over every child (under prefork, four
-children that each served a login: each browser's kept-alive connection holds its child), kept across a
-graceful restart; a provider that fails and a store that cannot be reached show as such; IDTokenMetrics
+children that each served a login: each browser's kept-alive connection holds its child), kept across
+graceful and hard restarts; a provider that fails and a store that cannot be reached show as such; IDTokenMetrics
 Off counts nothing. The MPM is the suite's (E2E_MPM): CI runs the first test under event, prefork and
 worker; the others do not depend on the MPM and run under event only."""
 
@@ -160,17 +160,19 @@ def test_counters_move_with_logins_summed_over_every_child(apache_factory, provi
 
 
 @event_only
-def test_counters_survive_a_graceful_restart(apache_factory, provider):
+def test_counters_survive_graceful_and_hard_restarts(apache_factory, provider):
+    """The memory is kept in the parent (ap_retained_data): new children add to the old numbers."""
     a = apache_factory(provider.discovery_url, extra=HANDLERS)
     log_in(a)
     before = Scrape(a)
     assert before("idtoken_logins_completed_total") == 1
-    a.graceful()
-    kept = Scrape(a)
-    for name in ("idtoken_logins_completed_total", "idtoken_logins_started_total", "idtoken_sessions_opened_total",
-                 "idtoken_metrics_start_time_seconds"):
-        assert kept(name) == before(name), name
-    assert kept("idtoken_requests_total", outcome="passed") == before("idtoken_requests_total", outcome="passed")
+    for restart in (a.graceful, a.restart):
+        restart()
+        kept = Scrape(a)
+        for name in ("idtoken_logins_completed_total", "idtoken_logins_started_total", "idtoken_sessions_opened_total",
+                     "idtoken_metrics_start_time_seconds"):
+            assert kept(name) == before(name), (restart.__name__, name)
+        assert kept("idtoken_requests_total", outcome="passed") == before("idtoken_requests_total", outcome="passed")
     log_in(a)
     assert Scrape(a)("idtoken_logins_completed_total") == 2
 
