@@ -79,7 +79,7 @@ extension WorkMeter {
     func countOutcome(_ decision: Decision) {
         switch decision {
         case .pass(let p):
-            count(.request(p.remoteUser == nil ? .anonymous : .passed))
+            count(.request(p.rendered.hasRemoteUser ? .passed : .anonymous))
         case .redirect:
             count(.request(.login))
             count(.loginStarted)
