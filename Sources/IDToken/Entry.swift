@@ -182,16 +182,23 @@ private func export(_ decision: Decision, events: MetricEvents, into out: Unsafe
     setMetrics(events, into: out, arena: &arena)
 }
 
+/// On every request (one event, usually): plain loops, no closure.
 private func setMetrics(_ events: MetricEvents, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
-    guard events.count > 0, let list = arena.array(of: idt_metric.self, count: events.count) else { return }
-    var i = 0
-    events.forEach { e in
-        list[i] = idt_metric(kind: e.kind == .add ? IDT_METRIC_ADD : IDT_METRIC_LATEST, index: UInt32(clamping: e.index),
-                             value: max(0, e.value))
-        i += 1
+    guard let first = events.first else { return }
+    let count = 1 + events.rest.count
+    guard let list = arena.array(of: idt_metric.self, count: count) else { return }
+    func metric(_ e: MetricEvent) -> idt_metric {
+        let kind: UInt32
+        switch e.kind {
+        case .add: kind = IDT_METRIC_ADD
+        case .latest: kind = IDT_METRIC_LATEST
+        }
+        return idt_metric(kind: kind, index: UInt32(clamping: e.index), value: max(0, e.value))
     }
+    list[0] = metric(first)
+    for (i, e) in events.rest.enumerated() { list[1 + i] = metric(e) }
     out.pointee.metrics = list
-    out.pointee.metrics_count = events.count
+    out.pointee.metrics_count = count
 }
 
 /// Writes the decision's fields; every string and list comes from the arena.

@@ -21,8 +21,9 @@ package struct MetricEvent: Equatable, Sendable {
 /// The events of one request, in the order they happened. Most requests record one (the request's
 /// outcome), kept inline: no allocation on the common path.
 package struct MetricEvents: Sendable {
-    private var first: MetricEvent?
-    private var rest: [MetricEvent] = []
+    /// The first event, and those after it.
+    package private(set) var first: MetricEvent?
+    package private(set) var rest: [MetricEvent] = []
 
     package init() {}
 

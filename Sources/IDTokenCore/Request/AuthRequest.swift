@@ -97,10 +97,12 @@ package final class WorkMeter {
     package internal(set) var cookieLookups = 0
     /// AES-GCM open attempts of sealed cookie or store values (a hit in the opened-session cache: none).
     package internal(set) var sealedOpens = 0
-    /// What the request did that the metrics count, for the module to add to the shared numbers.
-    package internal(set) var events = MetricEvents()
+    /// What the request did that the metrics count, for the module to add to the shared numbers. One
+    /// request's, on its one thread: the runtime's exclusivity checks (a hundred instructions a request)
+    /// would guard nothing.
+    @exclusivity(unchecked) package internal(set) var events = MetricEvents()
     /// A session was found whose idle time or lifetime was over (SessionGate).
-    var foundEndedSession = false
+    @exclusivity(unchecked) var foundEndedSession = false
 
     package init() {}
 }
