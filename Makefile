@@ -37,7 +37,7 @@ $(BUILD)/libIDToken.so: $(SWIFT_SOURCES)
 swift: $(BUILD)/libIDToken.so
 
 MODULE_SOURCES := mod_auth_idtoken.c idtoken_config.c idtoken_sites.c idtoken_store.c idtoken_filestore.c \
-	idtoken_table.c idtoken_table_file.c idtoken_table_repair.c idtoken_request.c idtoken_authz.c
+	idtoken_table.c idtoken_table_file.c idtoken_table_repair.c idtoken_request.c idtoken_authz.c idtoken_metrics.c
 
 # apxs rewrites -Wl,-rpath into something libtool drops; -Wl,-Wl,-rpath survives (docs/internals.md).
 $(BUILD)/mod_auth_idtoken.so: $(addprefix apache/,$(MODULE_SOURCES)) apache/idtoken_internal.h apache/idtoken_table.h apache/idtoken_table_format.h \

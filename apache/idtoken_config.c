@@ -1,7 +1,7 @@
 /*
  * The configuration: per-server and per-directory structs and their merges, and the directive
  * setters. Every IDToken* directive but IDTokenCache and IDTokenCacheFull (the store's, in
- * idtoken_store.c and idtoken_filestore.c) is parsed by the core as Apache reads it (so configtest
+ * idtoken_store.c and idtoken_filestore.c) and IDTokenMetrics (idtoken_metrics.c) is parsed by the core as Apache reads it (so configtest
  * names a bad line); the command table is generated from the core's directive specs
  * (apache/directives.inc).
  */
@@ -248,12 +248,15 @@ static const char *add_dir_word(cmd_parms *cmd, void *dconf, const char *word)
 const command_rec auth_idtoken_cmds[] =
 {
 #include "directives.inc"
-    /* The directives the module handles itself: the core never sees the store. */
+    /* The directives the module handles itself: the core never sees the store or the shared counters. */
     AP_INIT_TAKE1("IDTokenCache", set_cache, NULL, RSRC_CONF,
                   "The shared store: file[:path][(size)], a socache provider[:args], or none; "
                   "default file (idtoken-store in DefaultRuntimeDir, 128M)"),
     AP_INIT_TAKE1("IDTokenCacheFull", set_cache_full, NULL, RSRC_CONF,
                   "When the file store is full: evict-idle (the session idle longest gives way) or "
                   "refuse (the new login fails with 503); default evict-idle"),
+    AP_INIT_FLAG("IDTokenMetrics", set_metrics, NULL, RSRC_CONF,
+                 "On: count logins, sessions, requests, provider fetches and store calls for SetHandler "
+                 "idtoken-metrics (in memory every process shares); default On"),
     {NULL}
 };

@@ -370,3 +370,20 @@ const char *filestore_trace_note(apr_pool_t *p)
     return apr_psprintf(p, "; store: %u entries, %" APR_UINT64_T_FMT " evicted, %" APR_UINT64_T_FMT " refused",
                         (unsigned)st.entries, st.evicted, st.refused);
 }
+
+/* Read without the mutex, like the trace note: a snapshot for the metrics. */
+int filestore_counts(store_counts *out)
+{
+    idtoken_table_stats st;
+
+    if (table == NULL) {
+        return 0;
+    }
+    idtoken_table_read_stats(table, &st);
+    out->entries = st.entries;
+    out->bytes = st.file_size;
+    out->free_bytes = (uint64_t)st.free_blocks * st.block_size;
+    out->evicted = st.evicted;
+    out->refused = st.refused;
+    return 1;
+}

@@ -36,7 +36,7 @@ extern module AP_MODULE_DECLARE_DATA auth_idtoken_module;
 
 /* Every line the module logs starts with a number of its own, as httpd's APLOGNO does ("AH00052"), so
  * an admin can search for it: IDT00xx the release, 01xx configuration, 02xx start-up, 03xx the store, 04xx requests,
- * 05xx Require. Numbers are never reused for another message. */
+ * 05xx Require, 06xx metrics. Numbers are never reused for another message. */
 #define IDTLOGNO(n) "IDT" #n ": "
 
 #define IDTOKEN_AUTH_TYPE "IDToken"
@@ -137,6 +137,27 @@ int filestore_full_policy_set(void);
 int filestore_post_config(apr_pool_t *pconf, server_rec *s, int announce);
 void filestore_callbacks(idt_store *store);
 const char *filestore_trace_note(apr_pool_t *p);
+
+/* The file store's counts, for the metrics. */
+typedef struct {
+    uint64_t entries, bytes, free_bytes, evicted, refused;
+} store_counts;
+/* "file", the socache provider's name, or "none". */
+const char *store_kind_name(void);
+/* A call to the store just now: 1 it answered, 0 it failed, -1 there is no store. */
+int store_probe(request_rec *r);
+/* 1 and *out filled with the file store in use, else 0. */
+int store_file_counts(store_counts *out);
+int filestore_counts(store_counts *out);
+
+/* idtoken_metrics.c: the counters the core reports, in memory every process shares, and the handlers */
+void metrics_pre_config(void);
+const char *set_metrics(cmd_parms *cmd, void *dummy, int on);
+int metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+void metrics_child_init(apr_pool_t *p, server_rec *s);
+/* What a decision reports (idt_decision.metrics), added for the request's site. */
+void metrics_apply(int32_t site, const idt_decision *d);
+int metrics_handler(request_rec *r);
 
 /* idtoken_request.c */
 int auth_idtoken_post_read_request(request_rec *r);

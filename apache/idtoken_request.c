@@ -262,11 +262,12 @@ static int read_body(request_rec *r, apr_size_t limit, idt_request *req)
     return OK;
 }
 
-/* What a decision carries whatever its action: cookies, environment, a log line. */
+/* What a decision carries whatever its action: its metrics, cookies, environment, a log line. */
 static void apply_side_effects(request_rec *r, const idt_decision *d)
 {
     apr_size_t i;
 
+    metrics_apply(srv_conf(r->server)->site, d);
     /* The decision already lives in r->pool (idt_request.alloc), so the tables take its strings as
      * they are (the ...n variants copy nothing). err_headers_out survives error and redirect
      * responses, headers_out does not. */

@@ -521,3 +521,42 @@ const char *store_trace_note(apr_pool_t *p)
 {
     return store_ready && kind == STORE_FILE ? filestore_trace_note(p) : "";
 }
+
+/* ---- For the metrics ------------------------------------------------------------------------------- */
+
+const char *store_kind_name(void)
+{
+    if (sites_registered() == 0 || kind == STORE_NONE) {
+        return "none";
+    }
+    return kind == STORE_FILE ? "file" : store_provider->name;
+}
+
+/* A write of a key of its own, read back: a dead socache provider may answer a read with "not found"
+ * (mod_socache_redis does, once it has marked its server down), so a read alone proves nothing. The
+ * file store takes its mutex for both; a networked one makes two round trips. */
+int store_probe(request_rec *r)
+{
+    static const unsigned char key[] = "idtoken:status-probe";
+    const idt_store *store;
+    const unsigned char *value = NULL;
+    size_t value_len = 0;
+
+    if (sites_registered() == 0 || kind == STORE_NONE) {
+        return -1;
+    }
+    store = request_store(r);
+    if (store == NULL) {
+        return 0;
+    }
+    if (store->put(store->ctx, key, sizeof(key) - 1, (const unsigned char *)"1", 1,
+                   apr_time_sec(apr_time_now()) + 60, 0) != IDT_STORE_OK) {
+        return 0;
+    }
+    return store->get(store->ctx, key, sizeof(key) - 1, &value, &value_len) == IDT_STORE_OK;
+}
+
+int store_file_counts(store_counts *out)
+{
+    return store_ready && kind == STORE_FILE && filestore_counts(out);
+}

@@ -26,7 +26,7 @@
  * The files: idtoken_config.c (directives, merges), idtoken_sites.c (start-up checks, sites),
  * idtoken_store.c (which store, its mutex, the socache adapter), idtoken_filestore.c and
  * idtoken_table.c (the module's own store in a file), idtoken_request.c (every request),
- * idtoken_authz.c (`Require idtoken-claim`), and this one: the module record and the table of hooks. docs/internals.md tells
+ * idtoken_authz.c (`Require idtoken-claim`), idtoken_metrics.c (the counters and their handlers), and this one: the module record and the table of hooks. docs/internals.md tells
  * how the Swift runtime lives inside httpd.
  */
 
@@ -59,10 +59,20 @@ static int version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     return OK;
 }
 
+static int metrics_pre_config_hook(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    metrics_pre_config();
+    return OK;
+}
+
 /* Threads and connections must start after fork (docs/internals.md): the core does that here. */
 static void auth_idtoken_child_init(apr_pool_t *p, server_rec *s)
 {
     store_child_init(p, s);
+    metrics_child_init(p, s);
     idt_child_init();
 }
 
@@ -77,6 +87,10 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(auth_idtoken_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(sites_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(version_post_config, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_pre_config(metrics_pre_config_hook, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(metrics_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* SetHandler idtoken-metrics, idtoken-status */
+    ap_hook_handler(metrics_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(auth_idtoken_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* First, so no other module (mod_setenvif, mod_headers "early", ...) sees a forged header. */
     ap_hook_post_read_request(auth_idtoken_post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);

@@ -5,13 +5,15 @@ Starts, on 127.0.0.1, the demo provider and five Apache httpd instances with the
 
     plain           no authentication (the limit)
     idtoken-cookie  mod_auth_idtoken, sessions in sealed cookies
+    idtoken-nometrics  the same with IDTokenMetrics Off: what counting costs is the difference
     idtoken-cache   mod_auth_idtoken, IDTokenSessionStore cache (the default IDTokenCache, file)
     openidc-cookie  mod_auth_openidc, OIDCSessionType client-cookie
     openidc-cache   mod_auth_openidc, OIDCSessionType server-cache, OIDCCacheType shm
 
 and measures, round by round with the configurations interleaved: protected requests/s and latency
 with a valid session (wrk), the server CPU per protected request and per login (RS256, ES256), memory
-per child, and the session cookie's size. Prints one table of medians.
+per child, and the session cookie's size. Prints one table of medians, then what the metrics cost
+(idtoken-cookie against idtoken-nometrics, round by round).
 
     python3 bench/run.py               # 5 rounds (about 6 minutes on 2 cores)
     python3 bench/run.py --quick       # one short round (smoke)
@@ -49,7 +51,7 @@ OPENIDC_SO = APACHE_MODULES / "mod_auth_openidc.so"
 CLIENT_ID = "bench-client"
 RESOURCE = "/protected/1k.html"
 RESOURCE_SIZE = 1024
-CONFIGS = ["plain", "idtoken-cookie", "idtoken-cache", "openidc-cookie", "openidc-cache"]
+CONFIGS = ["plain", "idtoken-cookie", "idtoken-nometrics", "idtoken-cache", "openidc-cookie", "openidc-cache"]
 MODULE_CONFIGS = CONFIGS[1:]
 ALGS = ["RS256", "ES256"]
 ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
@@ -139,6 +141,8 @@ class BenchApache(Apache):
             lines = ["LoadModule auth_idtoken_module %s" % self.module, self.module_directives()]
             if self.kind == "idtoken-cache":
                 lines.append(cache_mode())  # IDTokenSessionStore cache, the default IDTokenCache (file)
+            if self.kind == "idtoken-nometrics":
+                lines.append("IDTokenMetrics Off")  # nothing counted: idtoken-cookie minus this is the metrics' cost
             lines += ["<Location /protected>", "  AuthType IDToken", "  Require valid-user", "</Location>"]
             return "\n".join(lines)
         session_type = {"openidc-cookie": "client-cookie", "openidc-cache": "server-cache"}[self.kind]
@@ -695,7 +699,51 @@ def _run(args):
     results["seconds"] = time.monotonic() - started
     results["load_average"] = {"start": load_start, "end": os.getloadavg()[0]}
     results["summary"] = summarize(results)
+    results["metrics_cost"] = metrics_cost(results["rounds"])
     return results
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    return {"median": median(values), "min": min(values) if values else None, "max": max(values) if values else None,
+            "rounds": len(values)}
+
+
+def metrics_cost(rounds):
+    """What counting costs: idtoken-cookie (IDTokenMetrics On, the default) against idtoken-nometrics (Off),
+    round by round (the same round's figures, so a round slowed down by the machine cancels out); the
+    median over rounds and the smallest and largest round."""
+    on, off = "idtoken-cookie", "idtoken-nometrics"
+    cost = {
+        "cpu_us_per_request": spread([r["wrk"][on]["cpu_us"] - r["wrk"][off]["cpu_us"] for r in rounds
+                                      if r["wrk"][on]["cpu_us"] is not None and r["wrk"][off]["cpu_us"] is not None]),
+        "rps_ratio": spread([r["wrk"][on]["rps"] / r["wrk"][off]["rps"] for r in rounds if r["wrk"][off]["rps"]]),
+    }
+    for alg in ALGS:
+        cost["cpu_us_per_login_" + alg] = spread([
+            r["login"][on][alg]["cpu_us"] - r["login"][off][alg]["cpu_us"] for r in rounds
+            if r["login"][on][alg]["cpu_us"] is not None and r["login"][off][alg]["cpu_us"] is not None])
+    return cost
+
+
+def metrics_cost_lines(results):
+    c = results["metrics_cost"]
+
+    def show(s, spec):
+        if s["median"] is None:
+            return "—"
+        return ("%s (%s … %s over %d round%s)" % (spec.format(s["median"]), spec.format(s["min"]), spec.format(s["max"]),
+                                                   s["rounds"], "" if s["rounds"] == 1 else "s"))
+    cpu_plain = results["summary"]["idtoken-cookie"]["cpu_us"]
+    return [
+        "metrics: IDTokenMetrics On (idtoken-cookie) against Off (idtoken-nometrics), the same round's difference; "
+        "median (smallest … largest round):",
+        "  server CPU / protected request: %s µs, of %s µs" % (show(c["cpu_us_per_request"], "{:+.2f}"),
+                                                               fmt(cpu_plain, "{:.1f}")),
+        "  protected requests/s, On / Off: %s" % show(c["rps_ratio"], "{:.3f}"),
+        "  server CPU / login RS256: %s µs; ES256: %s µs" % (show(c["cpu_us_per_login_RS256"], "{:+.0f}"),
+                                                             show(c["cpu_us_per_login_ES256"], "{:+.0f}")),
+    ]
 
 
 def summarize(results):
@@ -834,6 +882,8 @@ def main(argv=None):
         ap.error("--duration must be at most %d s (sessions are re-issued after 60 s)" % MAX_WRK_SECONDS)
     results = run(args)
     print(table(results))
+    print()
+    print("\n".join(metrics_cost_lines(results)))
     problems = results["problems"]
     if problems:
         print("\nerror-log lines during the measurement:")

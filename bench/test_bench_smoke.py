@@ -84,5 +84,14 @@ def test_no_errors(quick, column):
     assert not crashes, "%s: an Apache child crashed:\n%s" % (column, "\n".join(crashes))
 
 
+def test_metrics_cost_is_printed(quick):
+    """On against Off, round by round: printed with its spread, every figure a number (none asserted)."""
+    assert "server CPU / protected request:" in quick["stdout"], quick["stdout"][-2000:]
+    cost = quick["metrics_cost"]
+    for key in ("cpu_us_per_request", "rps_ratio", "cpu_us_per_login_RS256", "cpu_us_per_login_ES256"):
+        for figure in ("median", "min", "max"):
+            assert number(cost[key][figure]), "%s %s is %r" % (key, figure, cost[key][figure])
+
+
 def test_exit_code(quick):
     assert quick["exit_code"] == 0, quick["stdout"][-3000:]

@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-py=(selenium requests cryptography pytest)
+py=(selenium requests cryptography pytest prometheus_client)
 need=()
 for m in "${py[@]}"; do python3 -c "import $m" 2>/dev/null || need+=("$m"); done
 if [ ${#need[@]} -gt 0 ]; then

@@ -12,8 +12,9 @@
  *  - Values the store callbacks return are lent by the module until its next store call; the core
  *    copies them at once.
  *  - No function here traps on bad input: a failure is reported through the return value.
- *  - Threads: idt_site_* and idt_setting_check run single-threaded at configuration time (before fork).
- *    idt_child_init runs once per child. idt_decide may be called from many threads of a child at once.
+ *  - Threads: idt_site_*, idt_setting_check and idt_metrics_setup run single-threaded at configuration
+ *    time (before fork). idt_child_init runs once per child. idt_decide and idt_metrics_render may be
+ *    called from many threads of a child at once.
  */
 #ifndef IDTOKEN_ABI_H
 #define IDTOKEN_ABI_H
@@ -26,7 +27,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 9
+#define IDT_ABI_VERSION 10
 
 /* The release (semantic versioning), written here only: the Makefile, the .deb and both halves read it.
  * CHANGELOG.md says what each one changed for admins. */
@@ -145,6 +146,60 @@ typedef struct {
     int32_t (*remove)(void *ctx, const unsigned char *key, size_t key_len);
 } idt_store;
 
+/* ---- Metrics --------------------------------------------------------------------------------------- */
+
+/* What the core counts is its own business: the module keeps `counters` numbers per process in memory
+ * every process shares, adds to them what each decision reports (idt_decision.metrics), sums them over
+ * the processes when asked (SetHandler idtoken-metrics / idtoken-status), and has the core render the
+ * sums. It also keeps, per site, `site_gauges` times (Unix seconds) of which it remembers the latest
+ * reported. Both numbers are fixed for the library's lifetime (it is never unloaded). */
+typedef struct {
+    uint32_t counters;
+    uint32_t site_gauges;
+} idt_metrics_shape;
+
+/* IDTokenMetrics: `enabled` 0 makes the core record nothing. Configuration time, before fork. */
+void idt_metrics_setup(int32_t enabled, idt_metrics_shape *shape);
+
+#define IDT_METRIC_ADD    0u   /* counters[index] += value */
+#define IDT_METRIC_LATEST 1u   /* the request's site's gauge `index` = max(itself, value) */
+
+typedef struct {
+    uint32_t kind;       /* IDT_METRIC_ADD or IDT_METRIC_LATEST */
+    uint32_t index;      /* < counters, or < site_gauges */
+    int64_t value;       /* >= 0 */
+} idt_metric;
+
+/* What the module gathered for idt_metrics_render. */
+typedef struct {
+    const uint64_t *counters;   /* summed over every process; NULL when nothing is counted */
+    size_t counters_count;
+    const int64_t *site_gauges; /* site_gauges per site, by site handle (0 = never); may be NULL */
+    size_t sites_count;         /* sites whose gauges are given */
+    int64_t now;                /* Unix seconds */
+    int64_t counting_since;     /* when the counters started from zero; 0 when nothing is counted */
+    uint32_t slots;             /* process slots of the counters, and how many hold any count */
+    uint32_t slots_used;
+    const char *store_kind;     /* "file", a socache provider's name, "none" */
+    int32_t store_reachable;    /* 1 a call just now answered, 0 it failed, -1 no store */
+    int32_t store_has_file_counts;  /* the file store: the five below are set */
+    uint64_t store_entries;
+    uint64_t store_bytes;
+    uint64_t store_free_bytes;
+    uint64_t store_evicted;
+    uint64_t store_refused;
+    const char *module_version; /* IDT_VERSION and IDT_ABI_VERSION of the module's build */
+    int32_t module_abi;
+} idt_metrics_facts;
+
+#define IDT_METRICS_PROMETHEUS 0   /* text/plain; version=0.0.4: the Prometheus text exposition format */
+#define IDT_METRICS_STATUS     1   /* application/json: the health view */
+
+/* Renders the facts as `format` into memory from alloc (NUL-terminated), and the HTTP status to answer
+ * with in *status. NULL when alloc failed. */
+char *idt_metrics_render(const idt_metrics_facts *facts, int32_t format, int32_t *status,
+                         void *(*alloc)(void *alloc_ctx, size_t size), void *alloc_ctx);
+
 /* ---- Request time -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -244,6 +299,10 @@ typedef struct {
     idt_pair *response_headers;  /* headers of the response to the browser, with any action (CORS, a
                                     framing policy): set as they are */
     size_t response_headers_count;
+    /* What the request did, for the metrics (idt_metrics_shape): the module applies each one, with any
+     * action, unless IDTokenMetrics is Off. */
+    idt_metric *metrics;
+    size_t metrics_count;
 } idt_decision;
 
 /* Every request header the core sets for the application starts with this prefix. The module removes

@@ -161,8 +161,8 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         cannotRedirect: r.cannot_redirect != 0,
         body: body,
         bodyTooLarge: r.body_too_large != 0,
-        store: r.store.map(CStore.init),
         dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count))
+    req.store = r.store.map { CStore($0, counting: req.work) }
     req.peerAddress = CExport.optionalString(r.peer_ip)
     req.forwarded = CExport.optionalString(r.forwarded)
     req.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
@@ -170,15 +170,18 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     req.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
-    export(decision, into: out, request: r)
+    site.provider.drainFetches(into: req.work)
+    export(decision, events: req.work.events, into: out, request: r)
     out.pointee.work_cookie_lookups = UInt32(clamping: req.work.cookieLookups)
     out.pointee.work_sealed_opens = UInt32(clamping: req.work.sealedOpens)
 }
 
-private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_decision>, request: idt_request) {
+private func export(_ decision: Decision, events: MetricEvents, into out: UnsafeMutablePointer<idt_decision>,
+                    request: idt_request) {
     var counting = Arena.counting()
     var scratch = idt_decision()
     fill(decision, into: &scratch, arena: &counting)
+    setMetrics(events, into: &scratch, arena: &counting)
     guard var arena = Arena.block(counting.used, from: request) else {
         out.pointee = idt_decision()
         out.pointee.action = Int32(IDT_RESPOND.rawValue)
@@ -188,6 +191,26 @@ private func export(_ decision: Decision, into out: UnsafeMutablePointer<idt_dec
         return
     }
     fill(decision, into: out, arena: &arena)
+    setMetrics(events, into: out, arena: &arena)
+}
+
+/// On every request (one event, usually): plain loops, no closure.
+private func setMetrics(_ events: MetricEvents, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
+    guard let first = events.first else { return }
+    let count = 1 + events.rest.count
+    guard let list = arena.array(of: idt_metric.self, count: count) else { return }
+    func metric(_ e: MetricEvent) -> idt_metric {
+        let kind: UInt32
+        switch e.kind {
+        case .add: kind = IDT_METRIC_ADD
+        case .latest: kind = IDT_METRIC_LATEST
+        }
+        return idt_metric(kind: kind, index: UInt32(clamping: e.index), value: max(0, e.value))
+    }
+    list[0] = metric(first)
+    for (i, e) in events.rest.enumerated() { list[1 + i] = metric(e) }
+    out.pointee.metrics = list
+    out.pointee.metrics_count = count
 }
 
 /// Writes the decision's fields; every string and list comes from the arena.

@@ -10,11 +10,12 @@ import Glibc
 /// a default or an example that says otherwise fails here. The files are read from the repository by
 /// path and parsed with plain text rules, nothing that needs httpd or a C compiler.
 @Suite struct DocsDriftTests {
-    /// The directives the C module handles itself (the store); the core never sees them. Their
+    /// The directives the C module handles itself (the store, the shared counters); the core never sees them. Their
     /// reference sections are held to these as the core's are to their specs.
     static let moduleOnly: [(name: String, syntax: String, defaultText: String)] = [
         ("IDTokenCache", "file[:path][(size)]|provider[:arguments]|none", "`file`"),
         ("IDTokenCacheFull", "evict-idle|refuse", "`evict-idle`"),
+        ("IDTokenMetrics", "On|Off", "`On`"),
     ]
     static let moduleOnlyNames = moduleOnly.map(\.name)
 
@@ -129,7 +130,7 @@ import Glibc
 }
 
 extension DocsDriftTests {
-    /// The generated entries and the module's own (IDTokenCache, IDTokenCacheFull).
+    /// The generated entries and the module's own (IDTokenCache, IDTokenCacheFull, IDTokenMetrics).
     static func commandTable() throws -> [CommandTable.Entry] {
         let generated = try #require(Fixture.repositoryText("apache/directives.inc"), "cannot read apache/directives.inc")
         let config = try #require(Fixture.repositoryText("apache/idtoken_config.c"), "cannot read apache/idtoken_config.c")

@@ -98,6 +98,8 @@ BAD_VALUES = [
     ("IDTokenCache file:/tmp/x(64M", "IDTokenCache"),
     ("IDTokenCache nosuchprovider", "IDTokenCache"),
     ("IDTokenCacheFull sometimes", "IDTokenCacheFull"),
+    ("IDTokenMetrics sometimes", "IDTokenMetrics"),
+    ("<VirtualHost 127.0.0.1:1>\nIDTokenMetrics Off\n</VirtualHost>", "IDTokenMetrics cannot occur within"),
     ("<VirtualHost 127.0.0.1:1>\nIDTokenCache file\n</VirtualHost>", "IDTokenCache cannot occur within"),
 ]
 
@@ -228,6 +230,7 @@ def test_complete_configuration_with_many_directives_passes(apache_factory, prov
             "IDTokenSessionInfoOrigins https://spa.example.org",
             "IDTokenCache file:idtoken-test-store(1M)",
             "IDTokenCacheFull refuse",
+            "IDTokenMetrics Off",
         ])
 
     def extra(a):

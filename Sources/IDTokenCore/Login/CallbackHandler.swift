@@ -24,7 +24,9 @@ enum CallbackHandler {
     private static func complete(_ form: CallbackForm, request: AuthRequest, site: Site, now: Int64) throws(LoginError) -> Decision {
         let config = site.config
         if let logoutToken = form["logout_token"], form["state"] == nil {
-            return BackChannelLogout.handle(logoutToken, request: request, site: site, now: now)
+            let answer = BackChannelLogout.handle(logoutToken, request: request, site: site, now: now)
+            request.work.countBackchannel(answer)
+            return answer
         }
         // The provider's words are shown only for a login this browser started: anyone can post an error
         // response, and its text would otherwise reach the log and an ErrorDocument as it is.
@@ -107,6 +109,7 @@ enum CallbackHandler {
             let marker = LoginMarker(completedAt: now, streak: login.streak + 1, stateDigest: LoginMarker.digest(ofState: state),
                                      returnTo: LoginMarker.shortened(returnTo))
             if let cookie = marker.setCookie(secure: request.isSecure, config: config) { setCookies.append(cookie) }
+            request.work.countLogin(startedAt: login.createdAt, now: now)
             return sendOn(to: returnTo, setCookies: setCookies, log: .init(level: level, message: log), config: config)
         } catch {
             return refusal(error, request: request, clearing: clearing)
@@ -133,6 +136,7 @@ enum CallbackHandler {
     /// that marker, still gets the refusal.
     static func completedAgain(state: String, request: AuthRequest, site: Site, now: Int64) -> Decision? {
         guard let marker = LoginMarker.read(request, config: site.config, now: now), marker.isOf(state: state) else { return nil }
+        request.work.count(.loginResent)
         return sendOn(to: marker.returnTo, setCookies: [],
                       log: .init(level: .info, message: "a login response this browser completed \(now - marker.completedAt) s ago was posted again (the Back button?): sent on to \(Masking.printable(marker.returnTo))"),
                       config: site.config)
@@ -198,6 +202,7 @@ enum CallbackHandler {
         case .provider, .loginLoop: .error
         default: .warning
         }
+        request.work.countRefusal(error)
         var env = [("IDTOKEN_ERROR", error.code), ("IDTOKEN_ERROR_DESCRIPTION", error.userMessage)]
         if case .providerError(_, let description) = error, let description {
             env.append(("IDTOKEN_PROVIDER_ERROR_DESCRIPTION", ClaimsForApp.cleanValue(Masking.printable(description))))

@@ -34,6 +34,7 @@ enum BackChannelLogout {
         }
         let sid = claims["sid"]?.stringValue, sub = claims["sub"]?.stringValue
         let ended = jar.endSessions(sid: sid, sub: sub, now: now) ?? 0
+        request.work.count(.sessionEnded(.backchannel), by: Int64(ended))
         let who = sid.map { "sid '\(Masking.printable($0))'" } ?? "sub '\(Masking.printable(sub ?? ""))'"
         return answer(200, "back-channel logout for \(who): \(ended) session(s) ended", level: .info)
     }

@@ -36,6 +36,7 @@ enum LogoutHandler {
         }
         let jar = SessionJar(site: site, request: request)
         let loaded = jar.load(now: now)
+        if loaded != nil { request.work.count(.sessionEnded(.logout)) }
         var clearing = jar.clear(loaded, now: now)
         // The completed-login marker goes too: a login right after this logout is no round trip of a
         // loop, and a replayed login response no longer leads back in (LoginMarker).

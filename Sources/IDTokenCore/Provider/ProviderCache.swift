@@ -42,6 +42,8 @@ package final class ProviderCache: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The fetches, for the metrics: taken by the requests of the site (`drainFetches`).
+    private let fetches = FetchTally()
     /// One fetch at a time in this process: when the cache runs out with a slow provider, the other
     /// threads use the stale copy (or, with none, wait for that one fetch) instead of each opening its
     /// own connection and blocking on it.
@@ -83,10 +85,12 @@ package final class ProviderCache: Sendable {
                     $0.metadataGeneration += 1
                     $0.lastFailure = nil
                 }
+                fetches.record(.discovery, .ok, at: now)
                 return metadata
             } catch {
                 let failedAt = now + Self.seconds(since: started)
                 state.withLock { $0.lastFailure = (failedAt, error) }
+                fetches.record(.discovery, .init(error), at: failedAt)
                 if let cached { return cached.value }
                 throw error
             }
@@ -155,15 +159,20 @@ package final class ProviderCache: Sendable {
                     $0.keysGeneration += 1
                     $0.lastKeysFailure = nil
                 }
+                fetches.record(.keys, .ok, at: now)
                 return set
             } catch {
                 let failedAt = now + Self.seconds(since: started)
                 state.withLock { $0.lastKeysFailure = (failedAt, error) }
+                fetches.record(.keys, .init(error), at: failedAt)
                 if let cached { return cached }
                 throw error
             }
         }
     }
+
+    /// Hands the fetches made since the last call to a request, whose decision reports them.
+    package func drainFetches(into meter: WorkMeter) { fetches.drain(into: meter) }
 
     /// Runs `fetch` as this process's only fetch in progress. With a stale copy at hand a busy fetch is
     /// not waited for: the copy is returned. Without one, the caller waits its turn (and `fetch` first

@@ -100,12 +100,19 @@ package struct AuthRequest {
 }
 
 /// Counts the work one request causes that grows with what the client sends, so that tests can show an
-/// attack costs no more than a normal request (in counts, which a busy machine does not change).
+/// attack costs no more than a normal request (in counts, which a busy machine does not change); and
+/// what the request did for the metrics (`events`).
 package final class WorkMeter {
     /// Searches of the parsed Cookie header for a name (each one linear in the header).
     package internal(set) var cookieLookups = 0
     /// AES-GCM open attempts of sealed cookie or store values (a hit in the opened-session cache: none).
     package internal(set) var sealedOpens = 0
+    /// What the request did that the metrics count, for the module to add to the shared numbers. One
+    /// request's, on its one thread: the runtime's exclusivity checks (a hundred instructions a request)
+    /// would guard nothing.
+    @exclusivity(unchecked) package internal(set) var events = MetricEvents()
+    /// A session was found whose idle time or lifetime was over (SessionGate).
+    @exclusivity(unchecked) var foundEndedSession = false
 
     package init() {}
 }

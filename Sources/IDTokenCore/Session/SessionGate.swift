@@ -17,7 +17,10 @@ enum SessionGate {
         guard var loaded = jar.load(now: now) else { return .none }
         // This site's own lifetime rules, whichever server of the farm sealed the session.
         loaded.session.expiresAt = effectiveExpiry(loaded.session, config: config)
-        guard loaded.session.isValid(now: now, idleTimeout: config.sessionIdleTimeout) else { return .none }
+        guard loaded.session.isValid(now: now, idleTimeout: config.sessionIdleTimeout) else {
+            request.work.foundEndedSession = true
+            return .none
+        }
         if let unmet = LocationRules(request.dir).unmet(by: loaded.session, now: now, clockSkew: config.clockSkew) {
             return .stepUp("session of '\(Masking.printable(loaded.session.subject))' \(unmet)")
         }
