@@ -96,6 +96,9 @@ package final class WorkMeter {
     package internal(set) var cookieLookups = 0
     /// AES-GCM open attempts of sealed cookie or store values (a hit in the opened-session cache: none).
     package internal(set) var sealedOpens = 0
+    /// Store calls that failed (the store down, not an entry missing): a session that may be there
+    /// could not be read, so the request gets 503 rather than a new login.
+    package internal(set) var storeFailures = 0
 
     package init() {}
 }

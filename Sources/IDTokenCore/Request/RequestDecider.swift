@@ -23,6 +23,15 @@ package enum RequestDecider {
         case .pass(let pass): return .pass(pass)
         case .stepUp(let why): return LoginStart.begin(request, site: site, now: now, rng: &rng, stepUp: why)
         case .none: return LoginStart.begin(request, site: site, now: now, rng: &rng)
+        case .storeUnavailable: return storeUnavailable
         }
     }
+
+    /// A session kept in the shared store that cannot be read: 503, not a login that could not complete
+    /// either. The store's adapter logs the outage (once for the server, then once a minute), so each
+    /// request adds a line at debug level only.
+    static let storeUnavailable: Decision = .respond(ErrorPage.response(
+        status: 503, code: "temporarily_unavailable",
+        message: "Your session cannot be checked right now. Please try again in a moment.", setCookies: [],
+        log: .init(level: .debug, message: "the session store (IDTokenCache) cannot be reached: 503")))
 }
