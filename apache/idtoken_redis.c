@@ -24,6 +24,10 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 1000
 #define BACKOFF_FIRST apr_time_from_msec(100)
 #define BACKOFF_MAX apr_time_from_sec(1)
+/* With Sentinel, how often a busy child asks whether the master has moved. A failover leaves the old
+ * master up, and a master, for several seconds (until Sentinel reconfigures it and closes its clients):
+ * without asking, a child would go on writing there. */
+#define MASTER_CHECK_INTERVAL apr_time_from_sec(1)
 /* At most one line a minute about an unreachable store, or a command Redis refused, for the server. */
 #define REPORT_INTERVAL 60
 #define PASSWORD_MAX 4096
@@ -91,6 +95,9 @@ static struct {
     char master_host[256];          /* Sentinel: the master last found, "" when to ask again */
     int master_port;
     int next_sentinel;              /* the one that answered last is asked first */
+    idtoken_redis_conn *sentinel;   /* a connection to it, kept; taken out while in use */
+    apr_time_t checked_at;          /* when the master was last asked for */
+    int checking;
 } pool;
 
 void redis_pre_config(void)
@@ -560,6 +567,8 @@ static apr_status_t close_idle(void *data)
     while (pool.idle_count > 0) {
         idtoken_redis_close(pool.idle[--pool.idle_count].conn);
     }
+    idtoken_redis_close(pool.sentinel);
+    pool.sentinel = NULL;
     return APR_SUCCESS;
 }
 
@@ -592,9 +601,11 @@ static apr_int64_t now_sec(void)
     return apr_time_sec(apr_time_now());
 }
 
-/* This child could not reach Redis (`why`). The first child to notice says so for the server; after
- * that, one line a minute while it lasts. */
-static void report_failure(server_rec *s, const char *why)
+/* A store call failed because this child could not reach Redis (`why`). `attempted`: it tried (a
+ * connection or a command failed), rather than failing at once while waiting to retry. The first child
+ * whose attempt fails says so for the server; after that, one line a minute while it lasts. A call that
+ * failed at once starts nothing: another child may already have said Redis is back. */
+static void report_failure(server_rec *s, const char *why, int attempted)
 {
     apr_int64_t now = now_sec(), last;
 
@@ -603,6 +614,9 @@ static void report_failure(server_rec *s, const char *why)
     }
     __atomic_add_fetch(&shared->failed_calls, 1, __ATOMIC_RELAXED);
     if (__atomic_load_n(&shared->down_since, __ATOMIC_ACQUIRE) == 0) {
+        if (!attempted) {
+            return;
+        }
         apr_int64_t expected = 0;
 
         if (__atomic_compare_exchange_n(&shared->down_since, &expected, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -786,64 +800,137 @@ static idtoken_redis_conn *open_server(const char *host, int port, char *err, si
     return c;
 }
 
-/* Asks the Sentinels, the one that answered last first, where the master is. */
+/* One Sentinel's answer for the master on connection c: 1 with host and port, else 0 with why. */
+static int sentinel_answer(idtoken_redis_conn *c, char *host, size_t host_len, int *port, char *why, size_t why_len)
+{
+    const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", cfg.master_name};
+    size_t lens[3] = {8, 23, strlen(cfg.master_name)};
+    redisReply *reply = idtoken_redis_command(c, 3, argv, lens, why, why_len);
+    int ok = 0;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR && password && strncmp(reply->str, "NOAUTH", 6) == 0) {
+        /* A Sentinel with a password of its own: the same user and password. */
+        freeReplyObject(reply);
+        reply = NULL;
+        if (authenticate(c, why, why_len)) {
+            reply = idtoken_redis_command(c, 3, argv, lens, why, why_len);
+        }
+    }
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING) {
+        long p = strtol(reply->element[1]->str, NULL, 10);
+
+        if (p > 0 && p < 65536 && reply->element[0]->len < host_len) {
+            apr_cpystrn(host, reply->element[0]->str, host_len);
+            *port = (int)p;
+            ok = 1;
+        }
+    }
+    if (!ok && reply) {
+        snprintf(why, why_len, "%s", reply->type == REDIS_REPLY_NIL ? "knows no master of that name"
+                 : reply->type == REDIS_REPLY_ERROR ? reply->str : "an answer that is no address");
+    }
+    if (reply) {
+        freeReplyObject(reply);
+    }
+    return ok;
+}
+
+/* Asks the Sentinels where the master is: on the child's kept connection to the one that answered last,
+ * else each in turn from that one on. The connection that answered is kept for the next time. */
 static int ask_sentinels(char *host, size_t host_len, int *port, char *err, size_t err_len)
 {
     int i, n = cfg.addr_count, first;
-    char last[320] = "";
+    char last[320] = "", why[256];
+    idtoken_redis_conn *c;
 
     apr_thread_mutex_lock(pool.lock);
     first = pool.next_sentinel;
+    c = pool.sentinel;
+    pool.sentinel = NULL;
     apr_thread_mutex_unlock(pool.lock);
-    for (i = 0; i < n; ++i) {
+    if (c && (!idtoken_redis_idle_ok(c) || !sentinel_answer(c, host, host_len, port, why, sizeof(why)))) {
+        idtoken_redis_close(c);
+        c = NULL;
+    }
+    for (i = 0; c == NULL && i < n; ++i) {
         int k = (first + i) % n;
         const redis_addr *a = &cfg.addrs[k];
         idtoken_redis_endpoint ep;
-        idtoken_redis_conn *c;
-        char why[256];
-        const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", cfg.master_name};
-        size_t lens[3] = {8, 23, strlen(cfg.master_name)};
-        redisReply *reply;
 
         endpoint_for(&ep, a->host, a->port);
         if (idtoken_redis_connect(&ep, &c, why, sizeof(why)) != 0) {
             snprintf(last, sizeof(last), "Sentinel %s:%d: %s", a->host, a->port, why);
+            c = NULL;
             continue;
         }
-        reply = idtoken_redis_command(c, 3, argv, lens, why, sizeof(why));
-        if (reply && reply->type == REDIS_REPLY_ERROR && password && strncmp(reply->str, "NOAUTH", 6) == 0) {
-            /* A Sentinel with a password of its own: the same user and password. */
-            freeReplyObject(reply);
-            reply = NULL;
-            if (authenticate(c, why, sizeof(why))) {
-                reply = idtoken_redis_command(c, 3, argv, lens, why, sizeof(why));
-            }
+        if (!sentinel_answer(c, host, host_len, port, why, sizeof(why))) {
+            snprintf(last, sizeof(last), "Sentinel %s:%d: %s", a->host, a->port, why);
+            idtoken_redis_close(c);
+            c = NULL;
+            continue;
         }
-        if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-            && reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING) {
-            long p = strtol(reply->element[1]->str, NULL, 10);
-
-            if (p > 0 && p < 65536 && reply->element[0]->len < host_len) {
-                apr_cpystrn(host, reply->element[0]->str, host_len);
-                *port = (int)p;
-                freeReplyObject(reply);
-                idtoken_redis_close(c);
-                apr_thread_mutex_lock(pool.lock);
-                pool.next_sentinel = k;
-                apr_thread_mutex_unlock(pool.lock);
-                return 1;
-            }
-        }
-        snprintf(last, sizeof(last), "Sentinel %s:%d: %s", a->host, a->port,
-                 reply == NULL ? why : reply->type == REDIS_REPLY_NIL ? "knows no master of that name"
-                 : reply->type == REDIS_REPLY_ERROR ? reply->str : "an answer that is no address");
-        if (reply) {
-            freeReplyObject(reply);
-        }
-        idtoken_redis_close(c);
+        apr_thread_mutex_lock(pool.lock);
+        pool.next_sentinel = k;
+        apr_thread_mutex_unlock(pool.lock);
     }
-    snprintf(err, err_len, "no Sentinel named the master '%s' (%s)", cfg.master_name, last);
-    return 0;
+    if (c == NULL) {
+        snprintf(err, err_len, "no Sentinel named the master '%s' (%s)", cfg.master_name, last);
+        return 0;
+    }
+    apr_thread_mutex_lock(pool.lock);
+    if (pool.sentinel == NULL) {
+        pool.sentinel = c;
+        c = NULL;
+    }
+    apr_thread_mutex_unlock(pool.lock);
+    idtoken_redis_close(c);
+    return 1;
+}
+
+/* Records where the master is; 1 when it moved (then older connections are not reused). */
+static int note_master(server_rec *s, const char *host, int port)
+{
+    int moved;
+
+    apr_thread_mutex_lock(pool.lock);
+    moved = strcmp(pool.master_host, host) != 0 || pool.master_port != port;
+    if (moved) {
+        apr_cpystrn(pool.master_host, host, sizeof(pool.master_host));
+        pool.master_port = port;
+        ++pool.generation;
+    }
+    apr_thread_mutex_unlock(pool.lock);
+    if (moved) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     IDTLOGNO(0327) "IDTokenCache %s: the master is at %s%s%s:%d (as Sentinel says; pid %d follows it)",
+                     cfg.spec, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port, (int)getpid());
+    }
+    return moved;
+}
+
+/* With Sentinel, at most once a second per child (by whichever thread comes first): has the master
+ * moved? Sentinel not answering changes nothing here. */
+static void check_master(server_rec *s)
+{
+    apr_time_t now = apr_time_now();
+    char host[256], err[320];
+    int port;
+
+    apr_thread_mutex_lock(pool.lock);
+    if (pool.checking || pool.master_host[0] == '\0' || now - pool.checked_at < MASTER_CHECK_INTERVAL) {
+        apr_thread_mutex_unlock(pool.lock);
+        return;
+    }
+    pool.checking = 1;
+    pool.checked_at = now;
+    apr_thread_mutex_unlock(pool.lock);
+    if (ask_sentinels(host, sizeof(host), &port, err, sizeof(err))) {
+        note_master(s, host, port);
+    }
+    apr_thread_mutex_lock(pool.lock);
+    pool.checking = 0;
+    apr_thread_mutex_unlock(pool.lock);
 }
 
 /* A new data connection: to the server, or to the master Sentinel names. */
@@ -869,21 +956,10 @@ static idtoken_redis_conn *open_connection(server_rec *s, char *err, size_t err_
     }
     c = open_server(host, port, err, err_len);
     if (c) {
-        int moved;
-
+        note_master(s, host, port);
         apr_thread_mutex_lock(pool.lock);
-        moved = strcmp(pool.master_host, host) != 0 || pool.master_port != port;
-        if (moved) {
-            apr_cpystrn(pool.master_host, host, sizeof(pool.master_host));
-            pool.master_port = port;
-            ++pool.generation;
-        }
+        pool.checked_at = apr_time_now();
         apr_thread_mutex_unlock(pool.lock);
-        if (moved) {
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                         IDTLOGNO(0327) "IDTokenCache %s: the master is at %s (as Sentinel says; pid %d follows it)",
-                         cfg.spec, idtoken_redis_conn_peer(c), (int)getpid());
-        }
     }
     return c;
 }
@@ -900,6 +976,9 @@ static idtoken_redis_conn *borrow(server_rec *s, int *fresh, unsigned *generatio
     *fresh = 0;
     if (pool.lock == NULL) {
         return NULL;
+    }
+    if (cfg.sentinel) {
+        check_master(s);
     }
     for (;;) {
         pooled got = {NULL, 0};
@@ -930,7 +1009,7 @@ static idtoken_redis_conn *borrow(server_rec *s, int *fresh, unsigned *generatio
     if (pool.down && (now < pool.retry_at || pool.probing)) {
         apr_cpystrn(err, pool.last_error, sizeof(err));
         apr_thread_mutex_unlock(pool.lock);
-        report_failure(s, err);
+        report_failure(s, err, 0);
         return NULL;
     }
     pool.probing = pool.down;
@@ -958,7 +1037,7 @@ static idtoken_redis_conn *borrow(server_rec *s, int *fresh, unsigned *generatio
     }
     apr_thread_mutex_unlock(pool.lock);
     if (now_down) {
-        report_failure(s, err);
+        report_failure(s, err, 1);
     }
     else {
         (void)came_back;
@@ -999,7 +1078,7 @@ static void failed(server_rec *s, idtoken_redis_conn *c, const char *why)
         ++pool.generation;
     }
     apr_thread_mutex_unlock(pool.lock);
-    report_failure(s, err);
+    report_failure(s, err, 1);
 }
 
 /* One command, with the key prefixed. The reply (freeReplyObject), never an error reply; NULL when the

@@ -54,6 +54,11 @@ def folder(tmp_path):
     return tmp_path
 
 
+def startup_lines(apache, number):
+    """Start-up lines (logged without the module's tag) with that number."""
+    return [line for line in apache.error_log().splitlines() if number in line]
+
+
 def session_keys(redis, db=None, prefix=""):
     return {k for k in redis.keys(db=db) if k.startswith((prefix + "idtoken:s:").encode())}
 
@@ -85,7 +90,7 @@ def test_password_from_a_file_logs_in_and_a_wrong_one_is_refused_without_showing
         Login(browser, a).run()
         assert_logged_in(browser, a)
         assert session_keys(redis), "the session is not in Redis: %s" % redis.keys()
-        startup = module_log_lines(a.error_log(), "IDT0325")
+        startup = startup_lines(a, "IDT0325")
         assert startup and ("with the password in %s" % good) in startup[0], startup
 
         b = apache_factory(provider.discovery_url, key_file=a.key_file,
@@ -187,7 +192,7 @@ def test_tls_with_the_tests_ca_and_a_client_certificate(apache_factory, provider
         Login(browser, a).run()
         assert_logged_in(browser, a)
         assert session_keys(redis)
-        startup = module_log_lines(a.error_log(), "IDT0325")
+        startup = startup_lines(a, "IDT0325")
         assert startup and "TLS (%s, name verified, client certificate)" % pki["ca"][0] in startup[0], startup
     finally:
         redis.stop()
@@ -212,9 +217,9 @@ def test_tls_refuses_a_server_it_cannot_trust(apache_factory, provider, pki, cas
         assert r.status_code == 503, (r.status_code, r.text[:300])
         found = wait_module_log(a, offset, "IDT0320")
         assert len(found) == 1, a.log_since(offset)
-        expect = {"name": "IP address mismatch", "ca": "unable to get local issuer certificate",
+        expect = {"name": "IP address mismatch", "ca": "the server's certificate is not trusted",
                   "no client certificate": "TLS"}[case]
-        assert expect in found[0], found
+        assert expect in found[0], found[0]
         assert not session_keys(redis)
         if case == "name":
             b = apache_factory(provider.discovery_url, extra="\n".join(lines + ["IDTokenRedisTLSServerName redis.example.test"]))
@@ -261,7 +266,7 @@ def test_database_numbers_and_prefixes_keep_sites_apart(apache_factory, provider
 # The single-use mark: atomic across servers
 # ---------------------------------------------------------------------------------------------------
 
-RACE_PAIRS = 40
+RACE_PAIRS = 100
 
 
 def race(a, b, pairs):
@@ -471,9 +476,9 @@ def test_cache_sessions_get_503_with_one_log_line_while_redis_is_down_and_come_b
         try:
             time.sleep(0.5)
             offset = a.log_size()
-            t_down = time.monotonic()
             port = redis.port
             redis.shutdown()
+            t_down = time.monotonic()
             time.sleep(3)
             t_up = time.monotonic()
             redis.port = port
@@ -505,7 +510,7 @@ def test_cache_sessions_get_503_with_one_log_line_while_redis_is_down_and_come_b
 # ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lines,message", [
-    (["IDTokenCache redis:"], "IDTokenCache redis:: '"),
+    (["IDTokenCache redis:"], "IDTokenCache redis:: no address"),
     (["IDTokenCache redis:127.0.0.1:0"], "the port must be a number from 1 to 65535"),
     (["IDTokenCache redis:a:1,b:2"], "one server (for several, use redis-sentinel:)"),
     (["IDTokenCache redis-sentinel:127.0.0.1:26379"], "redis-sentinel: takes the master's name"),
