@@ -301,7 +301,14 @@ def race(a, b, pairs):
 
 
 def started_logins(a, n):
-    return [Login(Browser(), a).start().at_provider() for _ in range(n)]
+    """n logins up to the provider's answer; each browser's connection closed (under prefork a kept-alive
+    connection holds a child)."""
+    logins = []
+    for _ in range(n):
+        login = Login(Browser(), a).start().at_provider()
+        login.browser.session.close()
+        logins.append(login)
+    return logins
 
 
 def test_the_same_login_response_posted_to_two_servers_at_once_is_accepted_once(apache_factory, provider, redis):
@@ -394,10 +401,14 @@ def test_sentinel_failover_is_followed(apache_factory, provider, sentinel_set, h
             master.kill()
         else:
             assert sentinel.command("SENTINEL", "FAILOVER", sentinel.name) == "OK"
-        wait_for(lambda: sentinel.master()[1] == replica.port, 60, "Sentinel to promote the replica")
-        promoted = time.monotonic()
-        wait_for(lambda: stream.results[-1][0] > promoted and stream.results[-1][1] == 200, 60,
-                 "requests to be served again")
+        try:
+            wait_for(lambda: sentinel.master()[1] == replica.port, 60, "Sentinel to promote the replica")
+            promoted = time.monotonic()
+            wait_for(lambda: stream.results[-1][0] > promoted and stream.results[-1][1] == 200, 60,
+                     "requests to be served again")
+        except TimeoutError as e:
+            raise AssertionError("%s; the last requests: %s\n--- Sentinel:\n%s\n--- httpd:\n%s" % (
+                e, stream.results[-5:], sentinel.log()[-3000:], a.log_since(offset)[-5000:])) from e
         time.sleep(0.5)
     finally:
         stream.stop()
