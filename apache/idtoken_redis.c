@@ -927,8 +927,14 @@ static void check_master(server_rec *s)
     apr_thread_mutex_unlock(pool.lock);
     if (ask_sentinels(host, sizeof(host), &port, err, sizeof(err))) {
         note_master(s, host, port);
+        apr_thread_mutex_lock(pool.lock);
     }
-    apr_thread_mutex_lock(pool.lock);
+    else {
+        /* No Sentinel answers: go on with the master known, and ask again in 5 s, not every second
+         * (each try may cost a request a connect timeout per Sentinel). */
+        apr_thread_mutex_lock(pool.lock);
+        pool.checked_at = apr_time_now() + 4 * MASTER_CHECK_INTERVAL;
+    }
     pool.checking = 0;
     apr_thread_mutex_unlock(pool.lock);
 }
