@@ -305,8 +305,10 @@ def started_logins(a, n):
     connection holds a child)."""
     logins = []
     for _ in range(n):
-        login = Login(Browser(), a).start().at_provider()
-        login.browser.session.close()
+        browser = Browser()
+        browser.session.headers["Connection"] = "close"
+        login = Login(browser, a).start().at_provider()
+        browser.session.close()
         logins.append(login)
     return logins
 
