@@ -1,7 +1,8 @@
 /*
  * The configuration: per-server and per-directory structs and their merges, and the directive
- * setters. Every IDToken* directive but IDTokenCache and IDTokenCacheFull (the store's, in
- * idtoken_store.c and idtoken_filestore.c) and IDTokenMetrics (idtoken_metrics.c) is parsed by the core as Apache reads it (so configtest
+ * setters. Every IDToken* directive but IDTokenCache, IDTokenCacheFull and IDTokenRedis* (the store's, in
+ * idtoken_store.c, idtoken_filestore.c and idtoken_redis.c) and IDTokenMetrics (idtoken_metrics.c) is
+ * parsed by the core as Apache reads it (so configtest
  * names a bad line); the command table is generated from the core's directive specs
  * (apache/directives.inc).
  */
@@ -250,7 +251,8 @@ const command_rec auth_idtoken_cmds[] =
 #include "directives.inc"
     /* The directives the module handles itself: the core never sees the store or the shared counters. */
     AP_INIT_TAKE1("IDTokenCache", set_cache, NULL, RSRC_CONF,
-                  "The shared store: file[:path][(size)], a socache provider[:args], or none; "
+                  "The shared store: file[:path][(size)], redis:host[:port], "
+                  "redis-sentinel:master@host[:port][,host[:port]]..., a socache provider[:args], or none; "
                   "default file (idtoken-store in DefaultRuntimeDir, 128M)"),
     AP_INIT_TAKE1("IDTokenCacheFull", set_cache_full, NULL, RSRC_CONF,
                   "When the file store is full: evict-idle (the session idle longest gives way) or "
@@ -258,5 +260,23 @@ const command_rec auth_idtoken_cmds[] =
     AP_INIT_FLAG("IDTokenMetrics", set_metrics, NULL, RSRC_CONF,
                  "On: count logins, sessions, requests, provider fetches and store calls for SetHandler "
                  "idtoken-metrics (in memory every process shares); default On"),
+    AP_INIT_TAKE1("IDTokenRedisUser", set_redis_user, NULL, RSRC_CONF,
+                  "The Redis ACL user the module logs in as; default none (the default user)"),
+    AP_INIT_TAKE1("IDTokenRedisPasswordFile", set_redis_password_file, NULL, RSRC_CONF,
+                  "File (relative to ServerRoot) whose first line is the Redis password; default none"),
+    AP_INIT_FLAG("IDTokenRedisTLS", set_redis_tls, NULL, RSRC_CONF,
+                 "On: connect to Redis (and Sentinel) over TLS; default Off"),
+    AP_INIT_TAKE1("IDTokenRedisTLSCAFile", set_redis_ca_file, NULL, RSRC_CONF,
+                  "CA certificates (PEM) the Redis server's certificate is checked against; default the system's"),
+    AP_INIT_TAKE12("IDTokenRedisTLSCertificate", set_redis_certificate, NULL, RSRC_CONF,
+                   "Client certificate for Redis: certificate file [key file] (PEM); default none"),
+    AP_INIT_TAKE1("IDTokenRedisTLSServerName", set_redis_server_name, NULL, RSRC_CONF,
+                  "Name the Redis server's certificate must carry, or off; default the host as addressed"),
+    AP_INIT_TAKE1("IDTokenRedisDatabase", set_redis_database, NULL, RSRC_CONF,
+                  "The Redis database number; default 0"),
+    AP_INIT_TAKE12("IDTokenRedisTimeout", set_redis_timeout, NULL, RSRC_CONF,
+                   "Milliseconds for a Redis command [and for connecting]; default 1000 1000"),
+    AP_INIT_TAKE1("IDTokenRedisKeyPrefix", set_redis_key_prefix, NULL, RSRC_CONF,
+                  "Prefix of every key the module writes in Redis; default none"),
     {NULL}
 };

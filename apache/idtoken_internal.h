@@ -159,6 +159,27 @@ void metrics_child_init(apr_pool_t *p, server_rec *s);
 void metrics_apply(int32_t site, const idt_decision *d);
 int metrics_handler(request_rec *r);
 
+/* idtoken_redis.c: IDTokenCache redis:... and redis-sentinel:..., the module's own Redis client
+ * (idtoken_redis_conn.c moves the bytes) */
+void redis_pre_config(void);
+/* `arg`: the whole IDTokenCache value, "redis:..." or "redis-sentinel:...". */
+const char *redis_configure(cmd_parms *cmd, const char *arg);
+const char *set_redis_user(cmd_parms *cmd, void *dummy, const char *arg);
+const char *set_redis_password_file(cmd_parms *cmd, void *dummy, const char *arg);
+const char *set_redis_tls(cmd_parms *cmd, void *dummy, int on);
+const char *set_redis_ca_file(cmd_parms *cmd, void *dummy, const char *arg);
+const char *set_redis_certificate(cmd_parms *cmd, void *dummy, const char *cert, const char *key);
+const char *set_redis_server_name(cmd_parms *cmd, void *dummy, const char *arg);
+const char *set_redis_database(cmd_parms *cmd, void *dummy, const char *arg);
+const char *set_redis_timeout(cmd_parms *cmd, void *dummy, const char *command, const char *connect);
+const char *set_redis_key_prefix(cmd_parms *cmd, void *dummy, const char *arg);
+/* `used`: IDTokenCache names Redis (otherwise the IDTokenRedis* directives are refused). */
+int redis_check_config(apr_pool_t *pconf, server_rec *s, int used);
+int redis_post_config(apr_pool_t *pconf, server_rec *s, int announce);
+void redis_child_init(apr_pool_t *p, server_rec *s);
+void redis_callbacks(idt_store *store);
+const char *redis_trace_note(apr_pool_t *p);
+
 /* idtoken_request.c */
 int auth_idtoken_post_read_request(request_rec *r);
 int auth_idtoken_check_authn(request_rec *r);

@@ -1,14 +1,15 @@
 /*
  * The shared store behind the idt_store callbacks: which one (IDTokenCache: the module's own file
- * store by default, one of Apache's socache providers, or none), the "idtoken-cache" mutex that
- * serialises it, the per-connection read buffer, and the socache adapter itself. The file store's
- * callbacks are in idtoken_filestore.c.
+ * store by default, the module's Redis client, one of Apache's socache providers, or none), the
+ * "idtoken-cache" mutex that serialises it, the per-connection read buffer, and the socache adapter
+ * itself. The file store's callbacks are in idtoken_filestore.c, Redis's in idtoken_redis.c.
  */
 #include "idtoken_internal.h"
 
 typedef enum {
     STORE_FILE = 0,     /* the module's own (idtoken_filestore.c): the default */
     STORE_SOCACHE,
+    STORE_REDIS,        /* the module's own client (idtoken_redis.c): redis: and redis-sentinel: */
     STORE_NONE
 } store_kind;
 
@@ -38,6 +39,7 @@ apr_status_t store_pre_config(apr_pool_t *pconf)
     store_mutex = NULL;
     store_ready = 0;
     filestore_pre_config();
+    redis_pre_config();
     return ap_mutex_register(pconf, STORE_ID, NULL, APR_LOCK_DEFAULT, 0);
 }
 
@@ -50,7 +52,14 @@ static const char *file_store_args(const char *arg)
     return (arg[4] == '\0' || arg[4] == ':' || arg[4] == '(') ? arg + 4 : NULL;
 }
 
-/* IDTokenCache file[:path][(size)] | provider[:args] | none. A socache instance is created here,
+/* "redis:..." and "redis-sentinel:...": the module's own client (mod_socache_redis, which had the
+ * name before, is not used: it has no password, TLS, database or Sentinel, and no add-if-absent). */
+static int is_redis(const char *arg)
+{
+    return strncasecmp(arg, "redis:", 6) == 0 || strncasecmp(arg, "redis-sentinel:", 15) == 0;
+}
+
+/* IDTokenCache file[:path][(size)] | redis:... | redis-sentinel:... | provider[:args] | none. A socache instance is created here,
  * where a bad argument can still point at the line, and initialised in post_config (as
  * mod_authn_socache does). */
 const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
@@ -73,6 +82,10 @@ const char *set_cache(cmd_parms *cmd, void *dummy, const char *arg)
     if (file_args) {
         kind = STORE_FILE;
         return filestore_configure(cmd, file_args);
+    }
+    if (is_redis(arg)) {
+        kind = STORE_REDIS;
+        return redis_configure(cmd, arg);
     }
 
     kind = STORE_SOCACHE;
@@ -176,7 +189,13 @@ int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
         return OK;
     }
 
-    /* Every add takes the mutex, so the mutex exists whatever the store. */
+    if (kind == STORE_REDIS) {
+        /* Redis serialises its own commands: no mutex. */
+        rc = redis_post_config(pconf, s, announce);
+        store_ready = rc == OK;
+        return rc;
+    }
+    /* Every other store's add takes the mutex, so the mutex exists whatever the store. */
     rv = store_mutex_init(s);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, rv, s,
@@ -192,6 +211,9 @@ int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 /* Each child attaches to the mutex its parent created. */
 void store_child_init(apr_pool_t *p, server_rec *s)
 {
+    if (store_ready && kind == STORE_REDIS) {
+        redis_child_init(p, s);
+    }
     if (store_mutex) {
         const char *lockfile = apr_global_mutex_lockfile(store_mutex);
         apr_status_t rv = apr_global_mutex_child_init(&store_mutex, lockfile, p);
@@ -244,13 +266,17 @@ int store_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 {
     server_rec *site;
     int daemons;
-    (void)pconf;
+    int rc;
     (void)plog;
 
+    if ((rc = redis_check_config(pconf, s, kind == STORE_REDIS)) != OK) {
+        return rc;
+    }
     if (filestore_full_policy_set() && kind != STORE_FILE) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
                      IDTLOGNO(0309) "IDTokenCacheFull applies to the module's own store (IDTokenCache file) "
                      "only; %s", kind == STORE_NONE ? "IDTokenCache is none"
+                     : kind == STORE_REDIS ? "Redis evicts entries by its own maxmemory-policy"
                      : apr_psprintf(ptemp, "%s evicts entries by its own rules", store_provider->name));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -289,7 +315,7 @@ unsigned char *store_read_buffer(request_rec *r)
 int32_t store_failed(const store_ctx *ctx, apr_status_t rv, const char *what)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, ctx->r, IDTLOGNO(0307) "IDTokenCache (%s): %s",
-                  kind == STORE_FILE ? "file" : store_provider->name, what);
+                  kind == STORE_FILE ? "file" : kind == STORE_REDIS ? "redis" : store_provider->name, what);
     return IDT_STORE_ERROR;
 }
 
@@ -503,6 +529,9 @@ const idt_store *request_store(request_rec *r)
     if (kind == STORE_FILE) {
         filestore_callbacks(store);
     }
+    else if (kind == STORE_REDIS) {
+        redis_callbacks(store);
+    }
     else {
         store->add = socache_add;
         store->put = socache_put;
@@ -519,7 +548,8 @@ unsigned int store_calls(const idt_store *store)
 
 const char *store_trace_note(apr_pool_t *p)
 {
-    return store_ready && kind == STORE_FILE ? filestore_trace_note(p) : "";
+    return !store_ready ? "" : kind == STORE_FILE ? filestore_trace_note(p)
+           : kind == STORE_REDIS ? redis_trace_note(p) : "";
 }
 
 /* ---- For the metrics ------------------------------------------------------------------------------- */

@@ -148,10 +148,10 @@ def logins(inst, minter, alg, n):
     return failed
 
 
-def one_run(kind, provider, minter, requests, logins_alg=None, n_logins=0, module=None):
+def one_run(kind, provider, minter, requests, logins_alg=None, n_logins=0, module=None, redis=None):
     """One httpd under callgrind: a login (unless plain), 100 warm-up requests, `requests` protected
     requests, n_logins logins with logins_alg. Returns (instructions, failures, callgrind file)."""
-    inst = CallgrindApache(kind, provider, module=module)
+    inst = CallgrindApache(kind, provider, module=module, redis=redis)
     inst.start()
     try:
         cookies = real_login(inst)[0] if kind != "plain" else [FillerCookie(SMALL_SESSION)]
@@ -198,24 +198,28 @@ def measure(args):
         library = Path(tempfile.mkdtemp(prefix="symbols-")) / "libIDToken.so"
         subprocess.run(["strip", "--strip-debug", "-o", str(library), str(run.UNSTRIPPED_LIBRARY)], check=True)
     module = run.private_module(library)
+    # idtoken-redis's store (Redis's own instructions are not counted: only httpd runs under callgrind).
+    redis = run.Redis() if "idtoken-redis" in args.configs else None
     results = {}
     try:
         for kind in args.configs:
-            base, bad, _ = one_run(kind, provider, minter, 0, module=module)
-            more, b, dump = one_run(kind, provider, minter, args.requests, module=module)
+            base, bad, _ = one_run(kind, provider, minter, 0, module=module, redis=redis)
+            more, b, dump = one_run(kind, provider, minter, args.requests, module=module, redis=redis)
             row = {"request": (more - base) / args.requests, "bad": bad + b}
             if args.annotate:
                 print("== %s: top functions, inclusive, whole run (login + %d requests)\n%s" % (
                     kind, 100 + args.requests, annotate(dump, args.annotate)), flush=True)
             if kind != "plain":
                 for alg in ALGS:
-                    total, b, _ = one_run(kind, provider, minter, 0, alg, args.logins, module)
+                    total, b, _ = one_run(kind, provider, minter, 0, alg, args.logins, module, redis)
                     row["login " + alg] = (total - base) / args.logins
                     row["bad"] += b
             results[kind] = row
             run.log("%s: %s" % (kind, {k: round(v) for k, v in row.items()}))
     finally:
         provider.stop()
+        if redis:
+            redis.stop()
     return results
 
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Benchmark of mod_auth_idtoken against plain Apache and Debian's mod_auth_openidc (see README.md here).
 
-Starts, on 127.0.0.1, the demo provider and five Apache httpd instances with the same event-MPM settings:
+Starts, on 127.0.0.1, the demo provider and seven Apache httpd instances with the same event-MPM settings:
 
     plain           no authentication (the limit)
     idtoken-cookie  mod_auth_idtoken, sessions in sealed cookies
     idtoken-nometrics  the same with IDTokenMetrics Off: what counting costs is the difference
     idtoken-cache   mod_auth_idtoken, IDTokenSessionStore cache (the default IDTokenCache, file)
+    idtoken-shmcb   mod_auth_idtoken, IDTokenSessionStore cache, IDTokenCache shmcb
+    idtoken-redis   mod_auth_idtoken, IDTokenSessionStore cache, IDTokenCache redis: (a redis-server on
+                    127.0.0.1 started here; its own CPU is not in the server CPU figures)
     openidc-cookie  mod_auth_openidc, OIDCSessionType client-cookie
     openidc-cache   mod_auth_openidc, OIDCSessionType server-cache, OIDCCacheType shm
 
@@ -40,8 +43,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "Tests" / "e2e"))
 
-from harness import (APACHE_MODULES, MODULE, Apache, Browser, Provider, SetCookie, server_preamble,  # noqa: E402
-                     builtin_modules, cache_mode, pid_alive, set_cookies)
+from harness import (APACHE_MODULES, MODULE, Apache, Browser, Provider, Redis, SetCookie,  # noqa: E402
+                     server_preamble, builtin_modules, cache_mode, pid_alive, set_cookies)
 
 LIBRARY = MODULE.parent / "libIDToken.so"
 UNSTRIPPED_LIBRARY = REPO / ".build" / "release" / "libIDToken.so"
@@ -51,7 +54,8 @@ OPENIDC_SO = APACHE_MODULES / "mod_auth_openidc.so"
 CLIENT_ID = "bench-client"
 RESOURCE = "/protected/1k.html"
 RESOURCE_SIZE = 1024
-CONFIGS = ["plain", "idtoken-cookie", "idtoken-nometrics", "idtoken-cache", "openidc-cookie", "openidc-cache"]
+CONFIGS = ["plain", "idtoken-cookie", "idtoken-nometrics", "idtoken-cache", "idtoken-shmcb", "idtoken-redis",
+           "openidc-cookie", "openidc-cache"]
 MODULE_CONFIGS = CONFIGS[1:]
 ALGS = ["RS256", "ES256"]
 ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
@@ -119,8 +123,9 @@ class BenchApache(Apache):
     configuration: no access log, LogLevel warn, the MPM settings above, and only the modules the
     configuration needs (the plain and mod_auth_openidc instances do not load mod_auth_idtoken)."""
 
-    def __init__(self, kind, provider, module=None):
+    def __init__(self, kind, provider, module=None, redis=None):
         self.kind = kind
+        self.redis = redis
         self.family = kind.split("-")[0]
         self.passphrase = secrets.token_urlsafe(32)
         self.callback_path = {"idtoken": "/protected/callback", "openidc": "/protected/redirect_uri"}.get(self.family)
@@ -141,7 +146,11 @@ class BenchApache(Apache):
             lines = ["LoadModule auth_idtoken_module %s" % self.module, self.module_directives()]
             if self.kind == "idtoken-cache":
                 lines.append(cache_mode())  # IDTokenSessionStore cache, the default IDTokenCache (file)
-            if self.kind == "idtoken-nometrics":
+            elif self.kind == "idtoken-shmcb":
+                lines.append(cache_mode(None, "IDTokenCache shmcb"))
+            elif self.kind == "idtoken-redis":
+                lines.append(cache_mode(self.redis))
+            elif self.kind == "idtoken-nometrics":
                 lines.append("IDTokenMetrics Off")  # nothing counted: idtoken-cookie minus this is the metrics' cost
             lines += ["<Location /protected>", "  AuthType IDToken", "  Require valid-user", "</Location>"]
             return "\n".join(lines)
@@ -595,10 +604,11 @@ def _run(args):
                "login_failures": {}, "fat_login_failures": {}}
     module = private_module()
     provider = Provider("--test-controls", "--auto-login", client_id=CLIENT_ID)
+    redis = Redis()
     instances = {}
     try:
         for kind in CONFIGS:
-            inst = BenchApache(kind, provider, module=module)
+            inst = BenchApache(kind, provider, module=module, redis=redis)
             instances[kind] = inst
             inst.start()
             log("%-15s pid %d on port %d (%s)" % (kind, inst.pid, inst.port, inst.folder))
@@ -696,6 +706,7 @@ def _run(args):
         for inst in instances.values():
             stop_instance(inst)
         provider.stop()
+        redis.stop()
     results["seconds"] = time.monotonic() - started
     results["load_average"] = {"start": load_start, "end": os.getloadavg()[0]}
     results["summary"] = summarize(results)

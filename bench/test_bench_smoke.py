@@ -1,7 +1,7 @@
 """Smoke test of the benchmark harness: `bench/run.py --quick` (one short round: 2 s of wrk per
 configuration, 10 logins per algorithm) must run to the end and give a number in every cell, with no
 failed request or login and no crashed Apache child. It asserts no timing: the figures of a 2-core
-machine shared with builds mean nothing here, only that the harness still measures all five
+machine shared with builds mean nothing here, only that the harness still measures all seven
 configurations. Needs build/mod_auth_idtoken.so; installs wrk and mod_auth_openidc if missing
 (bench/setup.sh)."""
 

@@ -48,8 +48,11 @@ chmod 644 "$doc/docs/"*.md
 # The libraries the module and its library need, as Debian names them; plus httpd's module ABI.
 mkdir -p "$stage/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: amd64\n' "$package" "$package" > "$stage/debian/control"
-# The module itself needs only libc and its private library, which needs the rest.
-shlibs=$(cd "$stage" && dpkg-shlibdeps -O -e"root/usr/lib/$package/libIDToken.so" | sed -n 's/^shlibs:Depends=//p')
+# The module needs libc, hiredis and OpenSSL (its Redis client) and its private library, which needs the
+# rest; dpkg-shlibdeps is told where that private library is, as it is not on the linker's path (and not to
+# list the module's references to httpd, which no library provides: httpd itself does).
+shlibs=$(cd "$stage" && dpkg-shlibdeps -O --warnings=2 -l"root/usr/lib/$package" -e"root/usr/lib/apache2/modules/mod_auth_idtoken.so" \
+  -e"root/usr/lib/$package/libIDToken.so" | sed -n 's/^shlibs:Depends=//p')
 depends="apache2-api-20120211, apache2-bin (>= 2.4.16)${shlibs:+, $shlibs}"
 
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)

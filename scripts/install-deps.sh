@@ -4,7 +4,8 @@
 set -euo pipefail
 
 debs=(make wrk valgrind gcc apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libcurl4-openssl-dev zlib1g-dev gdb lintian
-      chromium chromium-driver curl python3 python3-pip redis-server libapache2-mod-auth-openidc openssl)
+      chromium chromium-driver curl python3 python3-pip redis-server redis-sentinel libhiredis-dev
+      libapache2-mod-auth-openidc openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -14,7 +15,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   # policy-rc.d keeps the package scripts from starting a system Apache on port 80. A system
-  # redis-server, where one starts, is not used: the tests start their own on a free port.
+  # redis-server or redis-sentinel, where one starts, is not used: the tests start their own on free ports.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

@@ -13,9 +13,18 @@ import Glibc
     /// The directives the C module handles itself (the store, the shared counters); the core never sees them. Their
     /// reference sections are held to these as the core's are to their specs.
     static let moduleOnly: [(name: String, syntax: String, defaultText: String)] = [
-        ("IDTokenCache", "file[:path][(size)]|provider[:arguments]|none", "`file`"),
+        ("IDTokenCache", "file[:path][(size)]|redis:host[:port]|redis-sentinel:master@host[:port][,host[:port]]...|provider[:arguments]|none", "`file`"),
         ("IDTokenCacheFull", "evict-idle|refuse", "`evict-idle`"),
         ("IDTokenMetrics", "On|Off", "`On`"),
+        ("IDTokenRedisUser", "name", "none"),
+        ("IDTokenRedisPasswordFile", "path", "none"),
+        ("IDTokenRedisTLS", "On|Off", "`Off`"),
+        ("IDTokenRedisTLSCAFile", "path", "the system's CA certificates"),
+        ("IDTokenRedisTLSCertificate", "certificate-file [key-file]", "none"),
+        ("IDTokenRedisTLSServerName", "name|off", "the host of each address"),
+        ("IDTokenRedisDatabase", "number", "`0`"),
+        ("IDTokenRedisTimeout", "command-ms [connect-ms]", "`1000 1000`"),
+        ("IDTokenRedisKeyPrefix", "prefix", "none"),
     ]
     static let moduleOnlyNames = moduleOnly.map(\.name)
 
@@ -130,7 +139,7 @@ import Glibc
 }
 
 extension DocsDriftTests {
-    /// The generated entries and the module's own (IDTokenCache, IDTokenCacheFull, IDTokenMetrics).
+    /// The generated entries and the module's own (IDTokenCache, IDTokenCacheFull, IDTokenRedis*, IDTokenMetrics).
     static func commandTable() throws -> [CommandTable.Entry] {
         let generated = try #require(Fixture.repositoryText("apache/directives.inc"), "cannot read apache/directives.inc")
         let config = try #require(Fixture.repositoryText("apache/idtoken_config.c"), "cannot read apache/idtoken_config.c")

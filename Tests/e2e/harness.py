@@ -596,24 +596,40 @@ class RedisError(Exception):
 
 class Redis:
     """redis-server in the foreground on a free port of 127.0.0.1, nothing saved to disk, and a
-    minimal RESP client for what the tests look at (PING, DBSIZE, KEYS, FLUSHALL)."""
+    minimal RESP client for what the tests look at (PING, DBSIZE, KEYS, FLUSHALL, or any `command`).
 
-    def __init__(self):
+    `args`: more redis-server options ("--requirepass", "pw", "--tls-port", "6380", ...); `auth`: the
+    (user, password) or (password,) the harness's own client logs in with; `port`: the plain port (0:
+    none, then `tls` (ca, cert, key) makes the harness client speak TLS on `tls_port`); `folder`: reuse a
+    folder (a restart with the same data)."""
+
+    def __init__(self, *args, auth=None, port=None, folder=None, tls=None, tls_port=None):
         if not os.path.exists(REDIS_SERVER):
             raise RuntimeError("%s does not exist: install redis-server (scripts/install-deps.sh)" % REDIS_SERVER)
-        self.folder = Path(tempfile.mkdtemp(prefix="e2e-redis-"))
-        self.port = free_port()
-        log = open(self.folder / "redis.log", "wb")
+        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="e2e-redis-"))
+        self.port = free_port() if port is None else port
+        self.tls = tls
+        self.tls_port = tls_port
+        self.auth = auth
+        self.args = args
+        self.proc = None
+        self.start()
+
+    def start(self):
+        log = open(self.folder / "redis.log", "ab")
+        # `save ""` unless the caller asked for persistence; appendonly off unless asked.
+        defaults = [] if any(a in ("--appendonly", "--save") for a in self.args) else ["--save", "", "--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--save", "", "--appendonly", "no", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--daemonize", "no", "--dir", str(self.folder)],
+            [REDIS_SERVER, *defaults, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--daemonize", "no", "--dir", str(self.folder), *[str(a) for a in self.args]],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         try:
-            wait_for(self._pong, 20, "redis-server to answer PING on port %d" % self.port)
+            wait_for(self._pong, 20, "redis-server to answer PING on port %d" % (self.port or self.tls_port))
         except Exception:
             self.stop()
             raise
+        return self
 
     def _pong(self):
         if self.proc.poll() is not None:
@@ -628,15 +644,37 @@ class Redis:
     def address(self):
         return "127.0.0.1:%d" % self.port
 
-    def command(self, *args):
-        """One command; the decoded reply (bytes for bulk strings, lists for arrays)."""
+    def _connect(self):
+        if self.port:
+            return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        import ssl
+        ca, cert, key = self.tls
+        ctx = ssl.create_default_context(cafile=str(ca))
+        ctx.check_hostname = False
+        if cert:
+            ctx.load_cert_chain(str(cert), str(key))
+        raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=5)
+        return ctx.wrap_socket(raw)
+
+    @staticmethod
+    def _encode(args) -> bytes:
         out = b"*%d\r\n" % len(args)
         for a in args:
             a = a if isinstance(a, bytes) else str(a).encode()
             out += b"$%d\r\n%s\r\n" % (len(a), a)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            sock.sendall(out)
+        return out
+
+    def command(self, *args, db=None):
+        """One command; the decoded reply (bytes for bulk strings, lists for arrays). `db`: SELECT first."""
+        with self._connect() as sock:
             reader = sock.makefile("rb")
+            if self.auth:
+                sock.sendall(self._encode(("AUTH", *self.auth)))
+                self._reply(reader)
+            if db is not None:
+                sock.sendall(self._encode(("SELECT", db)))
+                self._reply(reader)
+            sock.sendall(self._encode(args))
             return self._reply(reader)
 
     def _reply(self, reader):
@@ -661,24 +699,149 @@ class Redis:
             return None if n < 0 else [self._reply(reader) for _ in range(n)]
         raise RedisError("unexpected reply %r" % line)
 
-    def keys(self) -> set:
-        return set(self.command("KEYS", "*"))
+    def keys(self, db=None) -> set:
+        return set(self.command("KEYS", "*", db=db))
 
     def flushall(self):
         assert self.command("FLUSHALL") == "OK"
+
+    def log(self) -> str:
+        try:
+            return (self.folder / "redis.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def kill(self, sig=signal.SIGKILL):
+        """Ends the process at once (SIGKILL: no shutdown, as a crash or a lost machine)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+
+    def shutdown(self):
+        """Stops the process (SIGTERM: a clean shutdown, which writes the append-only file when on);
+        the folder stays for start()."""
+        if self.proc:
+            stop_process(self.proc)
+
+    def stop(self):
+        if self.proc:
+            stop_process(self.proc)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+REDIS_SENTINEL = "/usr/bin/redis-sentinel"
+
+
+class Sentinel:
+    """redis-sentinel on a free port of 127.0.0.1 watching one master as `name`, quick to act: the master
+    counts as down after `down_after_ms` and one Sentinel is a quorum."""
+
+    def __init__(self, master_port, name="mymaster", down_after_ms=1000):
+        if not os.path.exists(REDIS_SENTINEL):
+            raise RuntimeError("%s does not exist: install redis-sentinel (scripts/install-deps.sh)" % REDIS_SENTINEL)
+        self.folder = Path(tempfile.mkdtemp(prefix="e2e-sentinel-"))
+        self.port = free_port()
+        self.name = name
+        conf = self.folder / "sentinel.conf"
+        # Sentinel rewrites its file (what it learns of replicas and failovers): it must be writable.
+        conf.write_text("\n".join([
+            "port %d" % self.port,
+            "bind 127.0.0.1",
+            "daemonize no",
+            "dir %s" % self.folder,
+            "sentinel monitor %s 127.0.0.1 %d 1" % (name, master_port),
+            "sentinel down-after-milliseconds %s %d" % (name, down_after_ms),
+            "sentinel failover-timeout %s 10000" % name,
+            "sentinel parallel-syncs %s 1" % name,
+            "",
+        ]))
+        log = open(self.folder / "sentinel.log", "wb")
+        self.proc = subprocess.Popen([REDIS_SENTINEL, str(conf)], stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        self.client = Redis.__new__(Redis)
+        self.client.port, self.client.auth, self.client.tls = self.port, None, None
+        try:
+            wait_for(lambda: self._pong(), 20, "redis-sentinel to answer on port %d" % self.port)
+        except Exception:
+            self.stop()
+            raise
+
+    def _pong(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("redis-sentinel exited:\n%s" % self.log())
+        try:
+            return self.client.command("PING") == "PONG"
+        except (OSError, RedisError):
+            return False
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def command(self, *args):
+        return self.client.command(*args)
+
+    def master(self):
+        """(host, port) Sentinel now gives for the master."""
+        host, port = self.command("SENTINEL", "get-master-addr-by-name", self.name)
+        return host.decode(), int(port)
+
+    def replicas_known(self) -> int:
+        return len(self.command("SENTINEL", "replicas", self.name) or [])
+
+    def log(self) -> str:
+        try:
+            return (self.folder / "sentinel.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def stop(self):
         stop_process(self.proc)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def make_ca(folder, name="Test CA"):
+    """(ca certificate, ca key) made by the openssl CLI in `folder`: P-256, one day."""
+    folder = Path(folder)
+    cert, key = folder / ("%s.pem" % name.replace(" ", "-")), folder / ("%s.key" % name.replace(" ", "-"))
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+             "-subj", "/CN=%s" % name, "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", str(key), "-out", str(cert))
+    os.chmod(cert, 0o644)
+    return cert, key
+
+
+def issue_certificate(folder, ca, name, sans, client=False):
+    """(certificate, key) for `name` signed by `ca` ((cert, key) of make_ca), with the subjectAltName
+    entries `sans` ("DNS:localhost", "IP:127.0.0.1"); `client`: for TLS client authentication."""
+    folder = Path(folder)
+    cert, key, csr = folder / ("%s.pem" % name), folder / ("%s.key" % name), folder / ("%s.csr" % name)
+    ext = folder / ("%s.ext" % name)
+    ext.write_text("subjectAltName=%s\nextendedKeyUsage=%s\n" % (",".join(sans) if sans else "DNS:unused.invalid",
+                                                              "clientAuth" if client else "serverAuth"))
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-subj", "/CN=%s" % name, "-keyout", str(key), "-out", str(csr))
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
+             "-days", "1", "-extfile", str(ext), "-out", str(cert))
+    os.chmod(cert, 0o644)
+    os.chmod(key, 0o644)   # redis-server runs as root here; the module reads its key as root too
+    return cert, key
+
+
+def _openssl(*args):
+    r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s failed (%d): %s" % (args[0], r.returncode, r.stderr))
+
+
 def cache_mode(redis=None, *more) -> str:
     """Configuration lines for sessions kept in the shared store (IDTokenSessionStore cache): in the
-    given Redis (mod_socache_redis), else in the default store of this one server (IDTokenCache file,
-    in the Apache's folder: its DefaultRuntimeDir)."""
+    given Redis (the module's own client), else in the default store of this one server (IDTokenCache
+    file, in the Apache's folder: its DefaultRuntimeDir)."""
     lines = []
     if redis is not None:
-        lines += [SOCACHE_REDIS, "IDTokenCache redis:%s" % redis.address]
+        lines += ["IDTokenCache redis:%s" % redis.address]
     lines.append("IDTokenSessionStore cache")
     lines += list(more)
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import APACHE_MODULES
+from harness import APACHE_MODULES, issue_certificate, make_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "demo" / "provider" / "README.md"]
@@ -60,7 +60,21 @@ def directives_of(text):
             if line.strip() and not line.lstrip().startswith("#") and not SECTION.match(line)]
 
 
-def fill(text, key_file):
+@pytest.fixture(scope="module")
+def redis_files(tmp_path_factory):
+    """The files the Redis examples name (/etc/apache2/redis-*), made here: a password file, a CA, a
+    client certificate and its key."""
+    folder = tmp_path_factory.mktemp("docs-redis")
+    ca = make_ca(folder, "Docs CA")
+    cert, key = issue_certificate(folder, ca, "docs-client", [], client=True)
+    password = folder / "redis.password"
+    password.write_text("docs-example-password\n")
+    password.chmod(0o600)
+    return {"/etc/apache2/redis-idtoken.password": password, "/etc/apache2/redis-ca.pem": ca[0],
+            "/etc/apache2/redis-client.pem": cert, "/etc/apache2/redis-client.key": key}
+
+
+def fill(text, key_file, redis_files=None):
     """An admin's values for the placeholders."""
     out = []
     for line in text.splitlines():
@@ -71,6 +85,8 @@ def fill(text, key_file):
         out.append(head + rest)
     text = "\n".join(out)
     text = re.sub(r"/etc/apache2/idtoken[\w.-]*\.key", str(key_file), text)
+    for placeholder, made in (redis_files or {}).items():
+        text = text.replace(placeholder, str(made))
     text = re.sub(r"(?<![\w.])/app(?=[/\"\s]|$)", "/protected", text, flags=re.M)
     text = text.replace("/usr/lib/apache2/modules/", str(APACHE_MODULES) + "/")
     # The harness loads this build of the module.
@@ -99,9 +115,9 @@ def test_the_docs_have_configuration_blocks():
 
 
 @pytest.mark.parametrize("where,text,fails", BLOCKS, ids=[b[0] for b in BLOCKS])
-def test_configuration_block_passes_configtest(where, text, fails, provider_server, apache_factory):
+def test_configuration_block_passes_configtest(where, text, fails, provider_server, apache_factory, redis_files):
     a = apache_factory(provider_server.discovery_url, start=False)
-    directives, extra = configuration(fill(text, a.key_file), a)
+    directives, extra = configuration(fill(text, a.key_file, redis_files), a)
     a.write_config(directives=directives, extra=extra)
     code, out = a.configtest()
     if fails:

@@ -18,6 +18,7 @@ package enum Directive: String, CaseIterable, Sendable {
     case maxAge = "IDTokenMaxAge"
     case stateLifetime = "IDTokenStateLifetime"
     case maxStateCookies = "IDTokenMaxStateCookies"
+    case replayCheckFailure = "IDTokenReplayCheckFailure"
     case metadataLifetime = "IDTokenMetadataLifetime"
     case keysLifetime = "IDTokenKeysLifetime"
     case keyRefetchInterval = "IDTokenKeyRefetchInterval"
@@ -201,6 +202,12 @@ package enum Directive: String, CaseIterable, Sendable {
         case .maxStateCookies:
             let v = try seconds(1...20, "must be a number from 1 to 20")
             return .site { $0.maximumStateCookies = Int(v) }
+        case .replayCheckFailure:
+            switch value.lowercased() {
+            case "refuse": return .site { $0.replayCheckFailure = .refuse }
+            case "accept": return .site { $0.replayCheckFailure = .accept }
+            default: throw fail("must be refuse (the login gets 503 while the store cannot mark its response as used) or accept (it is let through, with a warning in the log)")
+            }
         case .metadataLifetime:
             let v = try seconds(60...604_800, "must be a number of seconds from 60 to 604800")
             return .site { $0.metadataLifetime = v }

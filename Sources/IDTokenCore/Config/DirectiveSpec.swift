@@ -87,6 +87,9 @@ extension Directive {
             return .init(.one, syntax: "seconds", "Seconds a started login may take to complete", default: "`300`", value: "300")
         case .maxStateCookies:
             return .init(.one, syntax: "number", "Logins a browser may have in progress at once", default: "`5`", value: "5")
+        case .replayCheckFailure:
+            return .init(.one, syntax: "refuse|accept", "When the store cannot mark a login response as used: refuse (503) or accept (logged)",
+                         default: "`refuse`", value: "refuse")
         case .metadataLifetime:
             return .init(.one, syntax: "seconds", "Seconds the discovery document is cached", default: "`86400`", value: "86400")
         case .keysLifetime:

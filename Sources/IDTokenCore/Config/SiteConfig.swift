@@ -22,6 +22,8 @@ package struct SiteConfig: Sendable {
     package var stateLifetime = SiteSettings.standard.stateLifetime
     /// At most this many login attempts are pending per browser; older state cookies are dropped.
     package var maximumStateCookies = SiteSettings.standard.maximumStateCookies
+    /// What a login gets when its response cannot be marked as used (the store is down or full).
+    package var replayCheckFailure = SiteSettings.standard.replayCheckFailure
     /// Absolute session lifetime.
     package var sessionLifetime = SiteSettings.standard.sessionLifetime
     package var cachePolicy = ProviderCache.Policy()
@@ -143,6 +145,7 @@ package struct SiteConfig: Sendable {
         config.clockSkew = settings.clockSkew
         config.stateLifetime = settings.stateLifetime
         config.maximumStateCookies = settings.maximumStateCookies
+        config.replayCheckFailure = settings.replayCheckFailure
         config.sessionLifetime = settings.sessionLifetime
         config.cachePolicy.metadataLifetime = settings.metadataLifetime
         config.cachePolicy.keysLifetime = settings.keysLifetime
@@ -207,6 +210,14 @@ package struct SiteConfig: Sendable {
         let words = (scope ?? defaultScope).split(separator: " ").map(String.init)
         return (words.contains("openid") ? words : ["openid"] + words).joined(separator: " ")
     }
+}
+
+/// IDTokenReplayCheckFailure: the single-use check of a login response could not be made.
+package enum ReplayCheckFailure: Sendable {
+    /// 503: fail closed (the default).
+    case refuse
+    /// Let the login through, with a warning: a response captured and replayed meanwhile would be accepted.
+    case accept
 }
 
 package enum SessionStoreKind: Sendable {

@@ -15,6 +15,7 @@ package struct SiteSettings: Equatable, Sendable {
     package var maxAge: Int64?
     package var stateLifetime: Int64 = 300
     package var maximumStateCookies = 5
+    package var replayCheckFailure = ReplayCheckFailure.refuse
     package var metadataLifetime: Int64 = 24 * 3600
     package var keysLifetime: Int64 = 3600
     package var keyRefetchInterval: Int64 = 30

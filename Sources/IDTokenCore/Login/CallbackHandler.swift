@@ -63,8 +63,9 @@ enum CallbackHandler {
         do throws(LoginError) {
             guard let token = form["id_token"], !token.isEmpty else { throw .missingParameter("id_token") }
             let validated = try validate(token, login: login, site: site, now: now)
+            let unmarked: Bool
             do throws(LoginError) {
-                try markUsed(login, request: request, site: site, now: now)
+                unmarked = try markUsed(login, request: request, site: site, now: now)
             } catch {
                 // The same response posted twice before the first answer cleared the state cookie.
                 if case .replayed = error, let onward = completedAgain(state: state, request: request, site: site, now: now) {
@@ -88,6 +89,10 @@ enum CallbackHandler {
             let cookies: [String]
             var log = "login of '\(Masking.printable(validated.subject))' (\(validated.algorithm.rawValue), kid \(validated.keyID.map { Masking.printable($0) } ?? "none"))"
             var level = Decision.LogLine.Level.info
+            if unmarked {
+                level = .warning
+                log += "; accepted without its single-use mark: the shared store (IDTokenCache) could not record it (IDTokenReplayCheckFailure accept), so a copy of this response would be accepted too until the login's state expires"
+            }
             switch jar.save(session, now: now) {
             case .stored(let headers, let overflowed):
                 cookies = headers
@@ -185,15 +190,18 @@ enum CallbackHandler {
     /// A login response is good once: its nonce is marked in the shared store, so the same POST
     /// replayed (even with the state cookie captured beside it) is refused, in any process.
     /// The mark lives as long as the state could still be accepted; after that the state's expiry
-    /// refuses the response anyway.
-    private static func markUsed(_ login: LoginState, request: AuthRequest, site: Site, now: Int64) throws(LoginError) {
+    /// refuses the response anyway. The store's `add` is atomic (with Redis, across servers). When the
+    /// store fails, IDTokenReplayCheckFailure decides: refused (503), or true: accepted unmarked.
+    private static func markUsed(_ login: LoginState, request: AuthRequest, site: Site, now: Int64) throws(LoginError) -> Bool {
         let store = site.store(for: request)
         let key = StoreKey.make(.used, login.nonce, context: site.config.storeContext)
         let expiresAt = login.createdAt + site.config.stateLifetime + site.config.clockSkew
         switch store.add(key, [1], expiresAt: max(expiresAt, now + 2), now: now) {
-        case .ok: return
+        case .ok: return false
         case .exists: throw .replayed
-        case .error, .notFound: throw .storeFailed
+        case .error, .notFound:
+            guard site.config.replayCheckFailure == .accept else { throw .storeFailed }
+            return true
         }
     }
 

@@ -118,7 +118,7 @@ enum LoginError: Error, Equatable {
         case .logoutReturnRefused(let url): return "logout refused: the return URL '\(url)' is neither a path of this site nor on an origin allowed by IDTokenLogoutRedirectAllowed"
         case .remoteUserClaimMissing(let claim): return "the ID token has no usable '\(Masking.printable(claim))' claim for REMOTE_USER (IDTokenRemoteUserClaim)"
         case .replayed: return "login response replayed: its nonce was already used for a login"
-        case .storeFailed: return "the shared store (IDTokenCache) failed or is full while marking the login response as used; refused (fail closed)"
+        case .storeFailed: return "the shared store (IDTokenCache) failed or is full while marking the login response as used; refused (fail closed: IDTokenReplayCheckFailure refuse)"
         case .sessionNotStored(let bytes): return "the session (\(bytes) bytes sealed) could not be stored in the shared store (IDTokenCache): an entry over 64 KiB, a full store (see the store's own log line; IDTokenCache file(size), IDTokenCacheFull), or the store is down; keep fewer claims (IDTokenClaimsKeep) or set IDTokenLogoutIDTokenHint Off"
         case .sessionTooLarge(let bytes, let limit):
             return "the session needs \(bytes) bytes of cookies but the next request can carry \(limit) (LimitRequestFieldSize, less this browser's other cookies and 1 KiB kept for the application's): set IDTokenSessionStore cache, or give the server a shared store (IDTokenCache) that big sessions move to, keep fewer claims (IDTokenClaimsKeep), set IDTokenLogoutIDTokenHint Off, or raise LimitRequestFieldSize"

@@ -113,6 +113,9 @@ package final class WorkMeter {
     @exclusivity(unchecked) package internal(set) var events = MetricEvents()
     /// A session was found whose idle time or lifetime was over (SessionGate).
     @exclusivity(unchecked) var foundEndedSession = false
+    /// Store calls that failed (the store down, not an entry missing): a session that may be there
+    /// could not be read, so the request gets 503 rather than a new login.
+    package internal(set) var storeFailures = 0
 
     package init() {}
 }

@@ -37,8 +37,17 @@ package enum RequestDecider {
         case .pass(let pass): decision = .pass(pass)
         case .stepUp(let why): decision = LoginStart.begin(request, site: site, now: now, rng: &rng, stepUp: why)
         case .none: decision = LoginStart.begin(request, site: site, now: now, rng: &rng)
+        case .storeUnavailable: decision = storeUnavailable
         }
         request.work.countOutcome(decision)
         return decision
     }
+
+    /// A session kept in the shared store that cannot be read: 503, not a login that could not complete
+    /// either. The store's adapter logs the outage (once for the server, then once a minute), so each
+    /// request adds a line at debug level only.
+    static let storeUnavailable: Decision = .respond(ErrorPage.response(
+        status: 503, code: "temporarily_unavailable",
+        message: "Your session cannot be checked right now. Please try again in a moment.", setCookies: [],
+        log: .init(level: .debug, message: "the session store (IDTokenCache) cannot be reached: 503")))
 }

@@ -17,8 +17,16 @@ struct CachePlacement: SessionPlacement {
 
     /// The session stored under `value`; only what could be an ID this module issued reaches the store.
     func load(id value: Substring, _ jar: SessionJar, now: Int64) -> SessionJar.Loaded? {
-        guard LoginState.isRandomToken(value), case .success(let stored) = jar.store.get(jar.storeKey(.session, String(value)), now: now),
-              var opened = jar.open(String(decoding: stored, as: UTF8.self)) else { return nil }
+        guard LoginState.isRandomToken(value) else { return nil }
+        let stored: [UInt8]
+        switch jar.store.get(jar.storeKey(.session, String(value)), now: now) {
+        case .success(let found): stored = found
+        case .failure(.notFound): return nil
+        case .failure(.failed):
+            jar.request.work.storeFailures += 1
+            return nil
+        }
+        guard var opened = jar.open(String(decoding: stored, as: UTF8.self)) else { return nil }
         opened.id = String(value)
         return opened
     }

@@ -7,6 +7,8 @@ enum SessionGate {
         /// A valid session that this location asks more of (max_age, acr_values, prompt=login): a new
         /// login with the location's parameters. The string says why, for the log.
         case stepUp(String)
+        /// The request carries what may be a session in the shared store, which cannot be read now.
+        case storeUnavailable
         case none
     }
 
@@ -14,7 +16,7 @@ enum SessionGate {
         let config = site.config
         let jar = SessionJar(site: site, request: request)
         // An expired or foreign session is simply not a session: a new login, never an error page.
-        guard var loaded = jar.load(now: now) else { return .none }
+        guard var loaded = jar.load(now: now) else { return request.work.storeFailures > 0 ? .storeUnavailable : .none }
         // This site's own lifetime rules, whichever server of the farm sealed the session.
         loaded.session.expiresAt = effectiveExpiry(loaded.session, config: config)
         guard loaded.session.isValid(now: now, idleTimeout: config.sessionIdleTimeout) else {
