@@ -559,7 +559,14 @@ const char *store_kind_name(void)
     if (sites_registered() == 0 || kind == STORE_NONE) {
         return "none";
     }
-    return kind == STORE_FILE ? "file" : store_provider->name;
+    switch (kind) {
+    case STORE_FILE:
+        return "file";
+    case STORE_REDIS:
+        return "redis";
+    default:
+        return store_provider ? store_provider->name : "none";
+    }
 }
 
 /* A write of a key of its own, read back: a dead socache provider may answer a read with "not found"
