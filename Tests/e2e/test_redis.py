@@ -8,9 +8,7 @@ back: cookie sessions go on, cache sessions get 503 with one log line, logins as
 says."""
 
 import os
-import re
 import secrets
-import statistics
 import threading
 import time
 from pathlib import Path
