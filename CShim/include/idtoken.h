@@ -104,16 +104,17 @@ void idt_child_init(void);
 
 /* ---- The shared store ---------------------------------------------------------------------------- */
 
-/* A small key-value store shared by every process of the server (and, with a networked socache
- * provider, by every server), supplied by the module: its own file-backed table (IDTokenCache file, the
- * default) or one of Apache's socache providers. The core keeps there the single-use marks (a login
+/* A small key-value store shared by every process of the server (and, with Redis or memcache, by every
+ * server), supplied by the module: its own file-backed table (IDTokenCache file, the default), its own
+ * Redis client (IDTokenCache redis:...) or one of Apache's socache providers. The core keeps there the single-use marks (a login
  * response, a logout token is accepted once), server-side sessions (IDTokenSessionStore cache), their
  * tombstones, and the sid/sub index back-channel logout ends them by. Keys (4 to 128 bytes) and values
  * (at most IDT_STORE_VALUE_MAX bytes) are bytes; entries expire at `expires_at` (Unix seconds). The
  * callbacks are valid only during the idt_decide call they came with, and only on its thread (they use
- * the request's pool). `add` is atomic across the processes of one httpd; socache has no
- * add-if-absent, so servers sharing a networked provider can each win a race once. The file store
- * keeps its entries across restarts; shmcb forgets them on every restart.
+ * the request's pool). `add` is atomic across the processes of one httpd, and with the module's Redis
+ * client (one SET NX) across every server sharing it; socache has no add-if-absent, so servers sharing
+ * memcache can each win a race once. The file store keeps its entries across restarts; shmcb forgets
+ * them on every restart.
  * Each callback returns an idt_store_status. */
 /* The largest value the store holds: shmcb passes over a longer entry as if it were absent. */
 #define IDT_STORE_VALUE_MAX 65536

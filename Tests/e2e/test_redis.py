@@ -8,9 +8,7 @@ back: cookie sessions go on, cache sessions get 503 with one log line, logins as
 says."""
 
 import os
-import re
 import secrets
-import statistics
 import threading
 import time
 from pathlib import Path
@@ -260,6 +258,27 @@ def test_database_numbers_and_prefixes_keep_sites_apart(apache_factory, provider
             if j != i:
                 r = get_env(browser, other)
                 assert r.status_code == 302, "server %d's session accepted by server %d" % (i, j)
+
+
+def test_a_session_too_big_for_cookies_overflows_to_redis_and_is_read_back_whole(apache_factory, provider, redis):
+    """A token with 19 KB of random group names (cookie sessions): its session cannot go in cookies, so it goes to
+    Redis under an ID; its sealed value is longer than one read of the connection (16 KiB), and a second
+    server with the same key file reads it back whole over TLS-less TCP."""
+    import random
+    rnd = random.Random(16)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    # Random names, which deflate cannot shrink much: the token stays under the 32 KiB a token may have.
+    groups = ["".join(rnd.choice(alphabet) for _ in range(36)) for _ in range(500)]
+    a = apache_factory(provider.discovery_url, extra=redis_lines(redis.address))
+    b = apache_factory(provider.discovery_url, key_file=a.key_file, extra=redis_lines(redis.address))
+    provider.configure(extra_claims={"groups": groups})
+    browser = Browser()
+    Login(browser, a).run()
+    assert len(browser.cookie(SESSION)) == 43, "the session should have overflowed to the store"
+    stored = [k for k in session_keys(redis)]
+    assert len(stored) == 1 and len(redis.command("GET", stored[0])) > 16384
+    env = assert_logged_in(browser, b).json()
+    assert env["IDTOKEN_CLAIM_groups"].endswith(groups[-1])
 
 
 # ---------------------------------------------------------------------------------------------------
