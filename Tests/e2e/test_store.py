@@ -107,8 +107,11 @@ def test_logins_through_the_module_fit_the_room_the_start_up_line_announces(apac
     _, evicted, refused = counts(a, offset)
     assert evicted >= 1 and refused == 0
     valid = sessions_valid(a, [sid for _, sid, _ in results[:evicted + 100]])
-    assert valid.count(False) <= evicted + 4 and all(valid[evicted + 4:]), \
-        "the sessions that gave way must be the oldest: %s" % valid[:evicted + 8]
+    # The callbacks run 8 at a time, so sessions are written in about, not exactly, the order the logins
+    # started: the ones that gave way are the oldest written, among the first evicted + 16 started.
+    gone = [i for i, ok in enumerate(valid) if not ok]
+    assert len(gone) <= evicted + 4 and all(i < evicted + 16 for i in gone), \
+        "the sessions that gave way must be the oldest: %d evicted, gone: %s" % (evicted, gone)
     print("store of %d bytes, announced room %d: %d logins before the first eviction (%.0f per MiB, every "
           "login's mark still live)" % (size, room, total, total / (size / 1048576)))
 
