@@ -9,6 +9,7 @@ says."""
 
 import os
 import secrets
+import signal
 import threading
 import time
 from pathlib import Path
@@ -533,6 +534,35 @@ def test_cache_sessions_get_503_with_one_log_line_while_redis_is_down_and_come_b
             assert_logged_in(b, a)
         r = browsers[0].get(a.url("/protected/env"))
         assert r.status_code == 200
+    finally:
+        redis.stop()
+
+
+def test_a_redis_that_stops_answering_costs_a_request_its_timeout_not_a_hang(apache_factory, provider):
+    """Redis frozen (SIGSTOP: connections stay open, nothing answers), IDTokenRedisTimeout 300 ms: a
+    request with a cache session is answered 503 while Redis is still frozen, the log saying the command
+    got no answer in time; Redis thawed, the session is served again."""
+    redis = Redis()
+    try:
+        a = apache_factory(provider.discovery_url, extra=redis_lines(redis.address, "IDTokenRedisTimeout 300 300",
+                                                                      "IDTokenSessionStore cache"))
+        browser = Browser()
+        Login(browser, a).run()
+        assert_logged_in(browser, a)
+        offset = a.log_size()
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            answered = {}
+            t = threading.Thread(target=lambda: answered.setdefault("r", get_env(browser, a)))
+            t.start()
+            t.join(20)  # far longer than the timeout; Redis stays frozen all along
+            assert "r" in answered, "the request waited for a frozen Redis instead of its IDTokenRedisTimeout"
+            assert answered["r"].status_code == 503, answered["r"].status_code
+            found = wait_module_log(a, offset, "IDT0320")
+            assert found and "no answer in time (IDTokenRedisTimeout)" in found[0], a.log_since(offset)
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        wait_for(lambda: get_env(browser, a).status_code == 200, 10, "the session to be served again")
     finally:
         redis.stop()
 
