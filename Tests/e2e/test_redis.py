@@ -443,7 +443,7 @@ def test_sentinel_failover_is_followed(apache_factory, provider, sentinel_set, h
     record_property("failover_gap_s", round(gap, 2))
     print("\nfailover (%s): %d requests failed (503), gap %.2f s" % (how, len(failed), gap))
     assert stream.results[-1][1] == 200
-    moved = wait_module_log(a, offset, "IDT0327")
+    moved = wait_module_log(a, offset, "IDT0327", timeout=10)
     assert moved and "127.0.0.1:%d" % replica.port in moved[-1], a.log_since(offset)
     # The session made before the failover is served by the new master; a new login works there too.
     assert_logged_in(browser, a)
