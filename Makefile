@@ -37,12 +37,12 @@ $(BUILD)/libIDToken.so: $(SWIFT_SOURCES)
 swift: $(BUILD)/libIDToken.so
 
 MODULE_SOURCES := mod_auth_idtoken.c idtoken_config.c idtoken_sites.c idtoken_store.c idtoken_filestore.c \
-	idtoken_table.c idtoken_table_file.c idtoken_table_repair.c idtoken_redis.c idtoken_redis_conn.c \
+	idtoken_table.c idtoken_table_file.c idtoken_table_repair.c idtoken_redis.c idtoken_redis_pool.c idtoken_redis_conn.c \
 	idtoken_request.c idtoken_authz.c idtoken_metrics.c
 
 # apxs rewrites -Wl,-rpath into something libtool drops; -Wl,-Wl,-rpath survives (docs/internals.md).
 $(BUILD)/mod_auth_idtoken.so: $(addprefix apache/,$(MODULE_SOURCES)) apache/idtoken_internal.h apache/idtoken_table.h apache/idtoken_table_format.h \
-		apache/idtoken_redis_conn.h \
+		apache/idtoken_redis.h apache/idtoken_redis_conn.h \
 		apache/directives.inc \
 		CShim/include/idtoken.h $(BUILD)/libIDToken.so
 	cd apache && $(APXS) -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror -I ../CShim/include \

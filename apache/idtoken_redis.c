@@ -1,18 +1,13 @@
 /*
  * IDTokenCache redis:... and redis-sentinel:...: the module's own Redis client behind the idt_store
- * callbacks, for several servers sharing one store. The IDTokenRedis* directives, their checks at
- * start-up (the password file read by the parent, as root; the TLS context made there, so a bad file
- * stops configtest), and in each child a small pool of connections opened when a request first needs
- * one (never before fork), each used by one thread at a time, kept for the next request. When Redis
- * cannot be reached the child stops trying for a while (100 ms, doubling to 1 s) and every store call
- * fails at once meanwhile; one line says so for the whole server, then at most one a minute, then one
- * when it is back. A single-use mark is one `SET key value NX EX ttl`: atomic across servers.
- * The bytes on the wire: idtoken_redis_conn.c.
+ * callbacks, for several servers sharing one store. This file: the IDTokenRedis* directives and their
+ * checks at start-up (the password file read by the parent, as root; the TLS context made there, so a
+ * bad file stops configtest), and the page the children share for their lines about an outage. Each
+ * child's connections, Sentinel, the down state and the callbacks: idtoken_redis_pool.c. The bytes on
+ * the wire: idtoken_redis_conn.c.
  */
 #include "idtoken_internal.h"
-#include "idtoken_redis_conn.h"
-
-#include "apr_thread_mutex.h"
+#include "idtoken_redis.h"
 
 #include <openssl/err.h>
 #include <sys/mman.h>
@@ -22,93 +17,26 @@
 #define DEFAULT_SENTINEL_PORT 26379
 #define DEFAULT_COMMAND_TIMEOUT_MS 1000
 #define DEFAULT_CONNECT_TIMEOUT_MS 1000
-#define BACKOFF_FIRST apr_time_from_msec(100)
-#define BACKOFF_MAX apr_time_from_sec(1)
-/* With Sentinel, how often a busy child asks whether the master has moved. A failover leaves the old
- * master up, and a master, for several seconds (until Sentinel reconfigures it and closes its clients):
- * without asking, a child would go on writing there. */
-#define MASTER_CHECK_INTERVAL apr_time_from_sec(1)
-/* At most one line a minute about an unreachable store, or a command Redis refused, for the server. */
-#define REPORT_INTERVAL 60
 #define PASSWORD_MAX 4096
-#define MAX_ADDRESSES 16
+#define MAX_ADDRESSES IDTOKEN_REDIS_MAX_ADDRESSES
 
-typedef struct {
-    const char *host;
-    int port;
-} redis_addr;
+typedef idtoken_redis_addr redis_addr;
 
-/* Set by the directives; reset by redis_pre_config on every pass. */
-static struct {
-    const char *spec;               /* what followed IDTokenCache, for messages */
-    int sentinel;
-    const char *master_name;        /* redis-sentinel: */
-    redis_addr addrs[MAX_ADDRESSES];/* the server, or the Sentinels */
-    int addr_count;
-    const char *user;
-    const char *password_file;
-    int tls;
-    const char *ca_file;
-    const char *cert_file, *key_file;
-    const char *server_name;        /* NULL: each server's host as addressed */
-    int server_name_off;
-    int database;
-    int command_timeout_ms, connect_timeout_ms;
-    const char *prefix;
-    size_t prefix_len;
-    const char *first_directive;    /* the first IDTokenRedis* directive given, for the check */
-} cfg;
-
-/* Made by check_config in the parent, inherited by the children. The password lives in pconf and is
- * wiped when the pass ends. */
-static char *password;
-static size_t password_len;
-static SSL_CTX *tls_ctx;
-
-/* Shared by every child of one generation (an anonymous shared mapping made in post_config), so the
- * "unreachable" lines are one for the server, not one per process. */
-typedef struct {
-    volatile apr_int64_t down_since;    /* 0: reachable as far as anyone knows */
-    volatile apr_int64_t last_line;     /* the last line about it or about a refused command */
-    volatile apr_uint64_t failed_calls; /* since the last line */
-    volatile apr_int64_t refused_line;  /* the last line about a refused command */
-    volatile apr_uint64_t refused_calls;
-} shared_state;
-static shared_state *shared;
-
-/* Per child. */
-typedef struct {
-    idtoken_redis_conn *conn;
-    unsigned generation;
-} pooled;
-
-static struct {
-    apr_thread_mutex_t *lock;
-    pooled *idle;
-    int idle_count, idle_max;
-    unsigned generation;            /* bumped when the master moves: older connections are closed */
-    int down;                       /* calls fail at once until retry_at */
-    apr_time_t retry_at;
-    apr_interval_time_t backoff;
-    int probing;                    /* one thread reconnects while down; the others fail at once */
-    char last_error[320];
-    char master_host[256];          /* Sentinel: the master last found, "" when to ask again */
-    int master_port;
-    int next_sentinel;              /* the one that answered last is asked first */
-    idtoken_redis_conn *sentinel;   /* a connection to it, kept; taken out while in use */
-    apr_time_t checked_at;          /* when the master was last asked for */
-    int checking;
-} pool;
+idtoken_redis_settings idtoken_redis_cfg;
+char *idtoken_redis_password;
+size_t idtoken_redis_password_len;
+SSL_CTX *idtoken_redis_tls;
+idtoken_redis_shared_state *idtoken_redis_shared;
 
 void redis_pre_config(void)
 {
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.command_timeout_ms = DEFAULT_COMMAND_TIMEOUT_MS;
-    cfg.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-    password = NULL;
-    password_len = 0;
-    tls_ctx = NULL;
-    shared = NULL;
+    memset(&idtoken_redis_cfg, 0, sizeof(idtoken_redis_cfg));
+    idtoken_redis_cfg.command_timeout_ms = DEFAULT_COMMAND_TIMEOUT_MS;
+    idtoken_redis_cfg.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    idtoken_redis_password = NULL;
+    idtoken_redis_password_len = 0;
+    idtoken_redis_tls = NULL;
+    idtoken_redis_shared = NULL;
 }
 
 /* ---- Configuration ------------------------------------------------------------------------------ */
@@ -160,11 +88,11 @@ const char *redis_configure(cmd_parms *cmd, const char *arg)
     const char *list, *why;
     char *copy, *item, *state;
 
-    cfg.spec = apr_pstrdup(cmd->pool, arg);
-    cfg.addr_count = 0;
-    cfg.master_name = NULL;
-    cfg.sentinel = strncasecmp(arg, "redis-sentinel:", 15) == 0;
-    if (cfg.sentinel) {
+    idtoken_redis_cfg.spec = apr_pstrdup(cmd->pool, arg);
+    idtoken_redis_cfg.addr_count = 0;
+    idtoken_redis_cfg.master_name = NULL;
+    idtoken_redis_cfg.sentinel = strncasecmp(arg, "redis-sentinel:", 15) == 0;
+    if (idtoken_redis_cfg.sentinel) {
         const char *at = strchr(arg + 15, '@');
 
         if (at == NULL || at == arg + 15) {
@@ -172,10 +100,10 @@ const char *redis_configure(cmd_parms *cmd, const char *arg)
                                 "Sentinels: redis-sentinel:mymaster@10.0.0.1:26379,10.0.0.2:26379",
                                 cmd->cmd->name, arg);
         }
-        cfg.master_name = apr_pstrmemdup(cmd->pool, arg + 15, at - (arg + 15));
-        if (strpbrk(cfg.master_name, " \t,:") != NULL) {
+        idtoken_redis_cfg.master_name = apr_pstrmemdup(cmd->pool, arg + 15, at - (arg + 15));
+        if (strpbrk(idtoken_redis_cfg.master_name, " \t,:") != NULL) {
             return apr_psprintf(cmd->pool, "%s %s: the master's name '%s' has a character Sentinel names "
-                                "do not", cmd->cmd->name, arg, cfg.master_name);
+                                "do not", cmd->cmd->name, arg, idtoken_redis_cfg.master_name);
         }
         list = at + 1;
     }
@@ -184,18 +112,18 @@ const char *redis_configure(cmd_parms *cmd, const char *arg)
     }
     copy = apr_pstrdup(cmd->temp_pool, list);
     for (item = apr_strtok(copy, ",", &state); item; item = apr_strtok(NULL, ",", &state)) {
-        if (cfg.addr_count == MAX_ADDRESSES || (!cfg.sentinel && cfg.addr_count == 1)) {
-            return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name, arg, cfg.sentinel
+        if (idtoken_redis_cfg.addr_count == MAX_ADDRESSES || (!idtoken_redis_cfg.sentinel && idtoken_redis_cfg.addr_count == 1)) {
+            return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name, arg, idtoken_redis_cfg.sentinel
                                 ? "at most 16 Sentinels" : "one server (for several, use redis-sentinel:)");
         }
-        why = parse_addr(cmd->pool, item, cfg.sentinel ? DEFAULT_SENTINEL_PORT : DEFAULT_PORT,
-                         &cfg.addrs[cfg.addr_count]);
+        why = parse_addr(cmd->pool, item, idtoken_redis_cfg.sentinel ? DEFAULT_SENTINEL_PORT : DEFAULT_PORT,
+                         &idtoken_redis_cfg.addrs[idtoken_redis_cfg.addr_count]);
         if (why) {
             return apr_psprintf(cmd->pool, "%s %s: '%s': %s", cmd->cmd->name, arg, item, why);
         }
-        ++cfg.addr_count;
+        ++idtoken_redis_cfg.addr_count;
     }
-    if (cfg.addr_count == 0) {
+    if (idtoken_redis_cfg.addr_count == 0) {
         return apr_psprintf(cmd->pool, "%s %s: no address: redis:host[:port] or "
                             "redis-sentinel:master@host[:port][,host[:port]]...", cmd->cmd->name, arg);
     }
@@ -206,8 +134,8 @@ static const char *redis_directive(cmd_parms *cmd)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
-    if (err == NULL && cfg.first_directive == NULL) {
-        cfg.first_directive = cmd->cmd->name;
+    if (err == NULL && idtoken_redis_cfg.first_directive == NULL) {
+        idtoken_redis_cfg.first_directive = cmd->cmd->name;
     }
     return err;
 }
@@ -229,7 +157,7 @@ const char *set_redis_user(cmd_parms *cmd, void *dummy, const char *arg)
     if (*arg == '\0' || strpbrk(arg, " \t\r\n") != NULL) {
         return apr_psprintf(cmd->pool, "%s: an ACL user name, without spaces", cmd->cmd->name);
     }
-    cfg.user = arg;
+    idtoken_redis_cfg.user = arg;
     return NULL;
 }
 
@@ -238,7 +166,7 @@ const char *set_redis_password_file(cmd_parms *cmd, void *dummy, const char *arg
     const char *err = redis_directive(cmd);
     (void)dummy;
 
-    return err ? err : path_arg(cmd, arg, &cfg.password_file);
+    return err ? err : path_arg(cmd, arg, &idtoken_redis_cfg.password_file);
 }
 
 const char *set_redis_tls(cmd_parms *cmd, void *dummy, int on)
@@ -246,7 +174,7 @@ const char *set_redis_tls(cmd_parms *cmd, void *dummy, int on)
     const char *err = redis_directive(cmd);
     (void)dummy;
 
-    cfg.tls = on;
+    idtoken_redis_cfg.tls = on;
     return err;
 }
 
@@ -255,7 +183,7 @@ const char *set_redis_ca_file(cmd_parms *cmd, void *dummy, const char *arg)
     const char *err = redis_directive(cmd);
     (void)dummy;
 
-    return err ? err : path_arg(cmd, arg, &cfg.ca_file);
+    return err ? err : path_arg(cmd, arg, &idtoken_redis_cfg.ca_file);
 }
 
 const char *set_redis_certificate(cmd_parms *cmd, void *dummy, const char *cert, const char *key)
@@ -263,11 +191,11 @@ const char *set_redis_certificate(cmd_parms *cmd, void *dummy, const char *cert,
     const char *err = redis_directive(cmd);
     (void)dummy;
 
-    if (err || (err = path_arg(cmd, cert, &cfg.cert_file)) != NULL) {
+    if (err || (err = path_arg(cmd, cert, &idtoken_redis_cfg.cert_file)) != NULL) {
         return err;
     }
-    cfg.key_file = cfg.cert_file;
-    return key ? path_arg(cmd, key, &cfg.key_file) : NULL;
+    idtoken_redis_cfg.key_file = idtoken_redis_cfg.cert_file;
+    return key ? path_arg(cmd, key, &idtoken_redis_cfg.key_file) : NULL;
 }
 
 const char *set_redis_server_name(cmd_parms *cmd, void *dummy, const char *arg)
@@ -278,14 +206,14 @@ const char *set_redis_server_name(cmd_parms *cmd, void *dummy, const char *arg)
     if (err) {
         return err;
     }
-    cfg.server_name = NULL;
-    cfg.server_name_off = strcasecmp(arg, "off") == 0;
-    if (!cfg.server_name_off) {
+    idtoken_redis_cfg.server_name = NULL;
+    idtoken_redis_cfg.server_name_off = strcasecmp(arg, "off") == 0;
+    if (!idtoken_redis_cfg.server_name_off) {
         if (*arg == '\0' || strlen(arg) > 253 || strpbrk(arg, " \t/@,:") != NULL) {
             return apr_psprintf(cmd->pool, "%s: a host name or an IP address that the server's certificate "
                                 "carries, or off", cmd->cmd->name);
         }
-        cfg.server_name = arg;
+        idtoken_redis_cfg.server_name = arg;
     }
     return NULL;
 }
@@ -319,7 +247,7 @@ const char *set_redis_database(cmd_parms *cmd, void *dummy, const char *arg)
     if (!parse_int(arg, 0, 1000000, &n)) {
         return apr_psprintf(cmd->pool, "%s: a database number, 0 or more", cmd->cmd->name);
     }
-    cfg.database = (int)n;
+    idtoken_redis_cfg.database = (int)n;
     return NULL;
 }
 
@@ -335,8 +263,8 @@ const char *set_redis_timeout(cmd_parms *cmd, void *dummy, const char *command, 
     if (!parse_int(command, 10, 60000, &c) || (connect && !parse_int(connect, 10, 60000, &k))) {
         return apr_psprintf(cmd->pool, "%s: milliseconds from 10 to 60000: command [connect]", cmd->cmd->name);
     }
-    cfg.command_timeout_ms = (int)c;
-    cfg.connect_timeout_ms = (int)k;
+    idtoken_redis_cfg.command_timeout_ms = (int)c;
+    idtoken_redis_cfg.connect_timeout_ms = (int)k;
     return NULL;
 }
 
@@ -358,8 +286,8 @@ const char *set_redis_key_prefix(cmd_parms *cmd, void *dummy, const char *arg)
         return apr_psprintf(cmd->pool, "%s: up to 64 printable characters without spaces, e.g. shop:",
                             cmd->cmd->name);
     }
-    cfg.prefix = arg;
-    cfg.prefix_len = strlen(arg);
+    idtoken_redis_cfg.prefix = arg;
+    idtoken_redis_cfg.prefix_len = strlen(arg);
     return NULL;
 }
 
@@ -368,20 +296,20 @@ const char *set_redis_key_prefix(cmd_parms *cmd, void *dummy, const char *arg)
 static apr_status_t wipe_password(void *data)
 {
     (void)data;
-    if (password) {
-        OPENSSL_cleanse(password, password_len);
+    if (idtoken_redis_password) {
+        OPENSSL_cleanse(idtoken_redis_password, idtoken_redis_password_len);
     }
-    password = NULL;
-    password_len = 0;
+    idtoken_redis_password = NULL;
+    idtoken_redis_password_len = 0;
     return APR_SUCCESS;
 }
 
 static apr_status_t free_tls(void *data)
 {
     (void)data;
-    if (tls_ctx) {
-        SSL_CTX_free(tls_ctx);
-        tls_ctx = NULL;
+    if (idtoken_redis_tls) {
+        SSL_CTX_free(idtoken_redis_tls);
+        idtoken_redis_tls = NULL;
     }
     return APR_SUCCESS;
 }
@@ -395,10 +323,10 @@ static int read_password(apr_pool_t *pconf, server_rec *s)
     apr_size_t len = PASSWORD_MAX + 1;
     apr_status_t rv;
 
-    rv = apr_file_open(&f, cfg.password_file, APR_FOPEN_READ, 0, pconf);
+    rv = apr_file_open(&f, idtoken_redis_cfg.password_file, APR_FOPEN_READ, 0, pconf);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, rv, s,
-                     IDTLOGNO(0326) "IDTokenRedisPasswordFile %s: cannot open it", cfg.password_file);
+                     IDTLOGNO(0326) "IDTokenRedisPasswordFile %s: cannot open it", idtoken_redis_cfg.password_file);
         return 0;
     }
     buf = apr_palloc(pconf, len + 1);
@@ -406,27 +334,27 @@ static int read_password(apr_pool_t *pconf, server_rec *s)
     if (apr_file_info_get(&info, APR_FINFO_PROT, f) == APR_SUCCESS && (info.protection & APR_FPROT_WREAD)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING | APLOG_STARTUP, 0, s,
                      IDTLOGNO(0330) "IDTokenRedisPasswordFile %s can be read by every user of this machine: "
-                     "chmod 600 it (httpd reads it as root at start-up)", cfg.password_file);
+                     "chmod 600 it (httpd reads it as root at start-up)", idtoken_redis_cfg.password_file);
     }
     apr_file_close(f);
     if (rv != APR_SUCCESS && rv != APR_EOF) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, rv, s,
-                     IDTLOGNO(0326) "IDTokenRedisPasswordFile %s: cannot read it", cfg.password_file);
+                     IDTLOGNO(0326) "IDTokenRedisPasswordFile %s: cannot read it", idtoken_redis_cfg.password_file);
         return 0;
     }
     buf[len] = '\0';
-    password_len = strcspn(buf, "\r\n");
-    if (password_len == 0 || password_len > PASSWORD_MAX) {
+    idtoken_redis_password_len = strcspn(buf, "\r\n");
+    if (idtoken_redis_password_len == 0 || idtoken_redis_password_len > PASSWORD_MAX) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
-                     IDTLOGNO(0326) "IDTokenRedisPasswordFile %s: %s", cfg.password_file, password_len == 0
+                     IDTLOGNO(0326) "IDTokenRedisPasswordFile %s: %s", idtoken_redis_cfg.password_file, idtoken_redis_password_len == 0
                      ? "its first line is empty: it holds the password on one line"
                      : "the password is longer than 4096 bytes");
         OPENSSL_cleanse(buf, len);
-        password_len = 0;
+        idtoken_redis_password_len = 0;
         return 0;
     }
-    OPENSSL_cleanse(buf + password_len, len - password_len);
-    password = buf;
+    OPENSSL_cleanse(buf + idtoken_redis_password_len, len - idtoken_redis_password_len);
+    idtoken_redis_password = buf;
     apr_pool_cleanup_register(pconf, NULL, wipe_password, apr_pool_cleanup_null);
     return 1;
 }
@@ -437,35 +365,35 @@ static int tls_setup(apr_pool_t *pconf, server_rec *s)
     const char *step;
 
     ERR_clear_error();
-    tls_ctx = SSL_CTX_new(TLS_client_method());
-    if (tls_ctx == NULL) {
+    idtoken_redis_tls = SSL_CTX_new(TLS_client_method());
+    if (idtoken_redis_tls == NULL) {
         step = "cannot make a TLS context";
         goto fail;
     }
     apr_pool_cleanup_register(pconf, NULL, free_tls, apr_pool_cleanup_null);
-    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_mode(tls_ctx, SSL_MODE_AUTO_RETRY);
-    if (cfg.ca_file ? SSL_CTX_load_verify_locations(tls_ctx, cfg.ca_file, NULL) != 1
-                    : SSL_CTX_set_default_verify_paths(tls_ctx) != 1) {
-        step = cfg.ca_file ? apr_psprintf(pconf, "IDTokenRedisTLSCAFile %s: no certificate in it can be read", cfg.ca_file)
+    SSL_CTX_set_min_proto_version(idtoken_redis_tls, TLS1_2_VERSION);
+    SSL_CTX_set_verify(idtoken_redis_tls, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(idtoken_redis_tls, SSL_MODE_AUTO_RETRY);
+    if (idtoken_redis_cfg.ca_file ? SSL_CTX_load_verify_locations(idtoken_redis_tls, idtoken_redis_cfg.ca_file, NULL) != 1
+                    : SSL_CTX_set_default_verify_paths(idtoken_redis_tls) != 1) {
+        step = idtoken_redis_cfg.ca_file ? apr_psprintf(pconf, "IDTokenRedisTLSCAFile %s: no certificate in it can be read", idtoken_redis_cfg.ca_file)
                            : "cannot load the system's CA certificates";
         goto fail;
     }
-    if (cfg.cert_file) {
-        if (SSL_CTX_use_certificate_chain_file(tls_ctx, cfg.cert_file) != 1) {
+    if (idtoken_redis_cfg.cert_file) {
+        if (SSL_CTX_use_certificate_chain_file(idtoken_redis_tls, idtoken_redis_cfg.cert_file) != 1) {
             step = apr_psprintf(pconf, "IDTokenRedisTLSCertificate %s: cannot read a certificate (PEM) from it",
-                                cfg.cert_file);
+                                idtoken_redis_cfg.cert_file);
             goto fail;
         }
-        if (SSL_CTX_use_PrivateKey_file(tls_ctx, cfg.key_file, SSL_FILETYPE_PEM) != 1) {
+        if (SSL_CTX_use_PrivateKey_file(idtoken_redis_tls, idtoken_redis_cfg.key_file, SSL_FILETYPE_PEM) != 1) {
             step = apr_psprintf(pconf, "IDTokenRedisTLSCertificate: cannot read a private key (PEM) from %s",
-                                cfg.key_file);
+                                idtoken_redis_cfg.key_file);
             goto fail;
         }
-        if (SSL_CTX_check_private_key(tls_ctx) != 1) {
+        if (SSL_CTX_check_private_key(idtoken_redis_tls) != 1) {
             step = apr_psprintf(pconf, "IDTokenRedisTLSCertificate: the key in %s is not the certificate's",
-                                cfg.key_file);
+                                idtoken_redis_cfg.key_file);
             goto fail;
         }
     }
@@ -489,30 +417,30 @@ fail:
 int redis_check_config(apr_pool_t *pconf, server_rec *s, int used)
 {
     if (!used) {
-        if (cfg.first_directive) {
+        if (idtoken_redis_cfg.first_directive) {
             ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
                          IDTLOGNO(0328) "%s applies to the module's Redis store only (IDTokenCache redis:... or "
-                         "redis-sentinel:...)", cfg.first_directive);
+                         "redis-sentinel:...)", idtoken_redis_cfg.first_directive);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         return OK;
     }
-    if (!cfg.tls && (cfg.ca_file || cfg.cert_file || cfg.server_name || cfg.server_name_off)) {
+    if (!idtoken_redis_cfg.tls && (idtoken_redis_cfg.ca_file || idtoken_redis_cfg.cert_file || idtoken_redis_cfg.server_name || idtoken_redis_cfg.server_name_off)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
                      IDTLOGNO(0328) "IDTokenRedisTLSCAFile, IDTokenRedisTLSCertificate and IDTokenRedisTLSServerName "
                      "need IDTokenRedisTLS on");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (cfg.user && !cfg.password_file) {
+    if (idtoken_redis_cfg.user && !idtoken_redis_cfg.password_file) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, 0, s,
                      IDTLOGNO(0328) "IDTokenRedisUser %s needs IDTokenRedisPasswordFile: an ACL user logs in "
-                     "with a password", cfg.user);
+                     "with a password", idtoken_redis_cfg.user);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (cfg.password_file && !read_password(pconf, s)) {
+    if (idtoken_redis_cfg.password_file && !read_password(pconf, s)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (cfg.tls && !tls_setup(pconf, s)) {
+    if (idtoken_redis_cfg.tls && !tls_setup(pconf, s)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
@@ -520,9 +448,9 @@ int redis_check_config(apr_pool_t *pconf, server_rec *s, int used)
 
 static apr_status_t unmap_shared(void *data)
 {
-    munmap(data, sizeof(shared_state));
-    if (shared == data) {
-        shared = NULL;
+    munmap(data, sizeof(idtoken_redis_shared_state));
+    if (idtoken_redis_shared == data) {
+        idtoken_redis_shared = NULL;
     }
     return APR_SUCCESS;
 }
@@ -530,780 +458,33 @@ static apr_status_t unmap_shared(void *data)
 static const char *describe(apr_pool_t *p)
 {
     return apr_psprintf(p, "%s%s%s%s%s, database %d%s%s%s",
-                        cfg.tls ? "TLS (" : "no TLS",
-                        cfg.tls ? (cfg.ca_file ? cfg.ca_file : "the system's CA certificates") : "",
-                        cfg.tls ? (cfg.server_name_off ? ", any name" : cfg.server_name
-                                   ? apr_pstrcat(p, ", name ", cfg.server_name, NULL) : ", name verified") : "",
-                        cfg.tls ? (cfg.cert_file ? ", client certificate)" : ")") : "",
-                        password ? apr_psprintf(p, ", %s with the password in %s", cfg.user ? cfg.user : "default user",
-                                                cfg.password_file) : ", no password",
-                        cfg.database,
-                        cfg.prefix ? ", keys prefixed '" : "", cfg.prefix ? cfg.prefix : "", cfg.prefix ? "'" : "");
+                        idtoken_redis_cfg.tls ? "TLS (" : "no TLS",
+                        idtoken_redis_cfg.tls ? (idtoken_redis_cfg.ca_file ? idtoken_redis_cfg.ca_file : "the system's CA certificates") : "",
+                        idtoken_redis_cfg.tls ? (idtoken_redis_cfg.server_name_off ? ", any name" : idtoken_redis_cfg.server_name
+                                   ? apr_pstrcat(p, ", name ", idtoken_redis_cfg.server_name, NULL) : ", name verified") : "",
+                        idtoken_redis_cfg.tls ? (idtoken_redis_cfg.cert_file ? ", client certificate)" : ")") : "",
+                        idtoken_redis_password ? apr_psprintf(p, ", %s with the password in %s", idtoken_redis_cfg.user ? idtoken_redis_cfg.user : "default user",
+                                                idtoken_redis_cfg.password_file) : ", no password",
+                        idtoken_redis_cfg.database,
+                        idtoken_redis_cfg.prefix ? ", keys prefixed '" : "", idtoken_redis_cfg.prefix ? idtoken_redis_cfg.prefix : "", idtoken_redis_cfg.prefix ? "'" : "");
 }
 
 int redis_post_config(apr_pool_t *pconf, server_rec *s, int announce)
 {
-    void *map = mmap(NULL, sizeof(shared_state), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *map = mmap(NULL, sizeof(idtoken_redis_shared_state), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
     if (map == MAP_FAILED) {
         ap_log_error(APLOG_MARK, APLOG_EMERG | APLOG_STARTUP, APR_FROM_OS_ERROR(errno), s,
-                     IDTLOGNO(0329) "IDTokenCache %s: cannot map a page of shared memory", cfg.spec);
+                     IDTLOGNO(0329) "IDTokenCache %s: cannot map a page of shared memory", idtoken_redis_cfg.spec);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    memset(map, 0, sizeof(shared_state));
-    shared = map;
+    memset(map, 0, sizeof(idtoken_redis_shared_state));
+    idtoken_redis_shared = map;
     apr_pool_cleanup_register(pconf, map, unmap_shared, apr_pool_cleanup_null);
     if (announce) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE | APLOG_STARTUP, 0, s,
                      IDTLOGNO(0325) "IDTokenCache %s: %s; each child connects when a request first needs it",
-                     cfg.spec, describe(pconf));
+                     idtoken_redis_cfg.spec, describe(pconf));
     }
     return OK;
-}
-
-static apr_status_t close_idle(void *data)
-{
-    (void)data;
-    while (pool.idle_count > 0) {
-        idtoken_redis_close(pool.idle[--pool.idle_count].conn);
-    }
-    idtoken_redis_close(pool.sentinel);
-    pool.sentinel = NULL;
-    return APR_SUCCESS;
-}
-
-/* Each child: its lock and room for one idle connection per thread. No connection yet. */
-void redis_child_init(apr_pool_t *p, server_rec *s)
-{
-    int threads = 1;
-    apr_status_t rv;
-
-    memset(&pool, 0, sizeof(pool));
-    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1) {
-        threads = 1;
-    }
-    pool.idle_max = threads;
-    pool.idle = apr_pcalloc(p, sizeof(pooled) * (apr_size_t)threads);
-    rv = apr_thread_mutex_create(&pool.lock, APR_THREAD_MUTEX_DEFAULT, p);
-    if (rv != APR_SUCCESS) {
-        pool.lock = NULL;
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, IDTLOGNO(0329) "IDTokenCache %s: cannot make this child's "
-                     "lock: every store call will fail", cfg.spec);
-        return;
-    }
-    apr_pool_cleanup_register(p, NULL, close_idle, apr_pool_cleanup_null);
-}
-
-/* ---- Reporting ------------------------------------------------------------------------------------ */
-
-static apr_int64_t now_sec(void)
-{
-    return apr_time_sec(apr_time_now());
-}
-
-/* A store call failed because this child could not reach Redis (`why`). `attempted`: it tried (a
- * connection or a command failed), rather than failing at once while waiting to retry. The first child
- * whose attempt fails says so for the server; after that, one line a minute while it lasts. A call that
- * failed at once starts nothing: another child may already have said Redis is back. */
-static void report_failure(server_rec *s, const char *why, int attempted)
-{
-    apr_int64_t now = now_sec(), last;
-
-    if (shared == NULL) {
-        return;
-    }
-    __atomic_add_fetch(&shared->failed_calls, 1, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&shared->down_since, __ATOMIC_ACQUIRE) == 0) {
-        if (!attempted) {
-            return;
-        }
-        apr_int64_t expected = 0;
-
-        if (__atomic_compare_exchange_n(&shared->down_since, &expected, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            __atomic_store_n(&shared->last_line, now, __ATOMIC_RELEASE);
-            __atomic_store_n(&shared->failed_calls, 0, __ATOMIC_RELAXED);
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                         IDTLOGNO(0320) "IDTokenCache %s: cannot reach Redis: %s. Until it is back, cache "
-                         "sessions get 503 and logins follow IDTokenReplayCheckFailure; each child tries again "
-                         "at least once a second; at most one line a minute says it lasts", cfg.spec, why);
-        }
-        return;
-    }
-    last = __atomic_load_n(&shared->last_line, __ATOMIC_ACQUIRE);
-    if (now - last >= REPORT_INTERVAL
-        && __atomic_compare_exchange_n(&shared->last_line, &last, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        apr_uint64_t failed = __atomic_exchange_n(&shared->failed_calls, 0, __ATOMIC_RELAXED);
-        apr_int64_t since = __atomic_load_n(&shared->down_since, __ATOMIC_ACQUIRE);
-
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                     IDTLOGNO(0321) "IDTokenCache %s: Redis still cannot be reached after %" APR_INT64_T_FMT
-                     " s; %" APR_UINT64_T_FMT " store calls failed since the last line; the last error: %s",
-                     cfg.spec, since ? now - since : 0, failed, why);
-    }
-}
-
-/* This child reached Redis again. The first child to see it says so. */
-static void report_recovery(server_rec *s, const char *peer)
-{
-    apr_int64_t since;
-
-    if (shared == NULL || (since = __atomic_load_n(&shared->down_since, __ATOMIC_ACQUIRE)) == 0) {
-        return;
-    }
-    if (__atomic_compare_exchange_n(&shared->down_since, &since, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        apr_uint64_t failed = __atomic_exchange_n(&shared->failed_calls, 0, __ATOMIC_RELAXED);
-
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     IDTLOGNO(0322) "IDTokenCache %s: Redis reachable again at %s after %" APR_INT64_T_FMT " s; %"
-                     APR_UINT64_T_FMT " store calls failed meanwhile", cfg.spec, peer, now_sec() - since, failed);
-    }
-}
-
-/* Redis answered a command with an error (no room: OOM; no right: NOPERM; ...): counted, and at most
- * one line a minute for the server. */
-static void report_refused(server_rec *s, const char *command, const char *reply)
-{
-    apr_int64_t now = now_sec(), last;
-
-    if (shared == NULL) {
-        return;
-    }
-    __atomic_add_fetch(&shared->refused_calls, 1, __ATOMIC_RELAXED);
-    last = __atomic_load_n(&shared->refused_line, __ATOMIC_ACQUIRE);
-    if (now - last >= REPORT_INTERVAL
-        && __atomic_compare_exchange_n(&shared->refused_line, &last, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        apr_uint64_t refused = __atomic_exchange_n(&shared->refused_calls, 0, __ATOMIC_RELAXED);
-
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                     IDTLOGNO(0323) "IDTokenCache %s: Redis refused %s: %.200s (%" APR_UINT64_T_FMT " refusals "
-                     "since the last such line; at most one a minute)", cfg.spec, command, reply, refused);
-    }
-}
-
-/* ---- Connections ---------------------------------------------------------------------------------- */
-
-static void endpoint_for(idtoken_redis_endpoint *ep, const char *host, int port)
-{
-    ep->host = host;
-    ep->port = port;
-    ep->tls = cfg.tls ? tls_ctx : NULL;
-    ep->tls_name = cfg.server_name_off ? NULL : cfg.server_name ? cfg.server_name : host;
-    ep->connect_timeout_ms = cfg.connect_timeout_ms;
-    ep->command_timeout_ms = cfg.command_timeout_ms;
-}
-
-/* A command whose reply must not be an error: 1, or 0 with `err` saying what failed. */
-static int handshake_step(idtoken_redis_conn *c, int argc, const char **argv, const size_t *lens,
-                          const char *what, redisReply **out, char *err, size_t err_len)
-{
-    char why[256];
-    redisReply *reply = idtoken_redis_command(c, argc, argv, lens, why, sizeof(why));
-
-    if (reply == NULL) {
-        snprintf(err, err_len, "%s: %s: %s", idtoken_redis_conn_peer(c), what, why);
-        return 0;
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        snprintf(err, err_len, "%s: %s refused: %.200s", idtoken_redis_conn_peer(c), what, reply->str);
-        freeReplyObject(reply);
-        return 0;
-    }
-    if (out) {
-        *out = reply;
-    }
-    else {
-        freeReplyObject(reply);
-    }
-    return 1;
-}
-
-static int authenticate(idtoken_redis_conn *c, char *err, size_t err_len)
-{
-    const char *argv[3];
-    size_t lens[3];
-    int argc = 0;
-    char what[200];
-
-    argv[argc] = "AUTH";
-    lens[argc++] = 4;
-    if (cfg.user) {
-        argv[argc] = cfg.user;
-        lens[argc++] = strlen(cfg.user);
-    }
-    argv[argc] = password;
-    lens[argc++] = password_len;
-    /* The message names the user and the file, never the password. */
-    snprintf(what, sizeof(what), "authentication as %s%.64s%s (password from IDTokenRedisPasswordFile)",
-             cfg.user ? "user '" : "the default user", cfg.user ? cfg.user : "", cfg.user ? "'" : "");
-    return handshake_step(c, argc, argv, lens, what, NULL, err, err_len);
-}
-
-/* A data connection to host:port, ready for commands: authenticated, its database selected, and with
- * Sentinel checked to be the master (a Sentinel can name a master that has just stepped down). */
-static idtoken_redis_conn *open_server(const char *host, int port, char *err, size_t err_len)
-{
-    idtoken_redis_endpoint ep;
-    idtoken_redis_conn *c;
-    char why[256];
-    redisReply *reply = NULL;
-
-    endpoint_for(&ep, host, port);
-    if (idtoken_redis_connect(&ep, &c, why, sizeof(why)) != 0) {
-        snprintf(err, err_len, "%s%s%s:%d: %s", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-                 port, why);
-        return NULL;
-    }
-    if (password && !authenticate(c, err, err_len)) {
-        idtoken_redis_close(c);
-        return NULL;
-    }
-    if (cfg.database != 0) {
-        char db[16];
-        const char *argv[2] = {"SELECT", db};
-        size_t lens[2] = {6, 0};
-
-        lens[1] = (size_t)snprintf(db, sizeof(db), "%d", cfg.database);
-        if (!handshake_step(c, 2, argv, lens, "SELECT (IDTokenRedisDatabase)", NULL, err, err_len)) {
-            idtoken_redis_close(c);
-            return NULL;
-        }
-    }
-    if (cfg.sentinel) {
-        const char *argv[1] = {"ROLE"};
-        size_t lens[1] = {4};
-
-        if (!handshake_step(c, 1, argv, lens, "ROLE", &reply, err, err_len)) {
-            idtoken_redis_close(c);
-            return NULL;
-        }
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING
-            || strcmp(reply->element[0]->str, "master") != 0) {
-            snprintf(err, err_len, "%s: Sentinel named it the master of '%s', but it is not (yet) the master",
-                     idtoken_redis_conn_peer(c), cfg.master_name);
-            freeReplyObject(reply);
-            idtoken_redis_close(c);
-            return NULL;
-        }
-        freeReplyObject(reply);
-    }
-    else if (!password && cfg.database == 0) {
-        /* Nothing was said yet: a PING shows now, not at the first real command, that the server
-         * answers (and wants no password). */
-        const char *argv[1] = {"PING"};
-        size_t lens[1] = {4};
-
-        if (!handshake_step(c, 1, argv, lens, "PING", NULL, err, err_len)) {
-            idtoken_redis_close(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
-/* One Sentinel's answer for the master on connection c: 1 with host and port, else 0 with why. */
-static int sentinel_answer(idtoken_redis_conn *c, char *host, size_t host_len, int *port, char *why, size_t why_len)
-{
-    const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", cfg.master_name};
-    size_t lens[3] = {8, 23, strlen(cfg.master_name)};
-    redisReply *reply = idtoken_redis_command(c, 3, argv, lens, why, why_len);
-    int ok = 0;
-
-    if (reply && reply->type == REDIS_REPLY_ERROR && password && strncmp(reply->str, "NOAUTH", 6) == 0) {
-        /* A Sentinel with a password of its own: the same user and password. */
-        freeReplyObject(reply);
-        reply = NULL;
-        if (authenticate(c, why, why_len)) {
-            reply = idtoken_redis_command(c, 3, argv, lens, why, why_len);
-        }
-    }
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-        && reply->element[0]->type == REDIS_REPLY_STRING && reply->element[1]->type == REDIS_REPLY_STRING) {
-        long p = strtol(reply->element[1]->str, NULL, 10);
-
-        if (p > 0 && p < 65536 && reply->element[0]->len < host_len) {
-            apr_cpystrn(host, reply->element[0]->str, host_len);
-            *port = (int)p;
-            ok = 1;
-        }
-    }
-    if (!ok && reply) {
-        snprintf(why, why_len, "%s", reply->type == REDIS_REPLY_NIL ? "knows no master of that name"
-                 : reply->type == REDIS_REPLY_ERROR ? reply->str : "an answer that is no address");
-    }
-    if (reply) {
-        freeReplyObject(reply);
-    }
-    return ok;
-}
-
-/* Asks the Sentinels where the master is: on the child's kept connection to the one that answered last,
- * else each in turn from that one on. The connection that answered is kept for the next time. */
-static int ask_sentinels(char *host, size_t host_len, int *port, char *err, size_t err_len)
-{
-    int i, n = cfg.addr_count, first;
-    char last[320] = "", why[256];
-    idtoken_redis_conn *c;
-
-    apr_thread_mutex_lock(pool.lock);
-    first = pool.next_sentinel;
-    c = pool.sentinel;
-    pool.sentinel = NULL;
-    apr_thread_mutex_unlock(pool.lock);
-    if (c && (!idtoken_redis_idle_ok(c) || !sentinel_answer(c, host, host_len, port, why, sizeof(why)))) {
-        idtoken_redis_close(c);
-        c = NULL;
-    }
-    for (i = 0; c == NULL && i < n; ++i) {
-        int k = (first + i) % n;
-        const redis_addr *a = &cfg.addrs[k];
-        idtoken_redis_endpoint ep;
-
-        endpoint_for(&ep, a->host, a->port);
-        if (idtoken_redis_connect(&ep, &c, why, sizeof(why)) != 0) {
-            snprintf(last, sizeof(last), "Sentinel %s:%d: %s", a->host, a->port, why);
-            c = NULL;
-            continue;
-        }
-        if (!sentinel_answer(c, host, host_len, port, why, sizeof(why))) {
-            snprintf(last, sizeof(last), "Sentinel %s:%d: %s", a->host, a->port, why);
-            idtoken_redis_close(c);
-            c = NULL;
-            continue;
-        }
-        apr_thread_mutex_lock(pool.lock);
-        pool.next_sentinel = k;
-        apr_thread_mutex_unlock(pool.lock);
-    }
-    if (c == NULL) {
-        snprintf(err, err_len, "no Sentinel named the master '%s' (%s)", cfg.master_name, last);
-        return 0;
-    }
-    apr_thread_mutex_lock(pool.lock);
-    if (pool.sentinel == NULL) {
-        pool.sentinel = c;
-        c = NULL;
-    }
-    apr_thread_mutex_unlock(pool.lock);
-    idtoken_redis_close(c);
-    return 1;
-}
-
-/* Records where the master is; 1 when it moved (then older connections are not reused). */
-static int note_master(server_rec *s, const char *host, int port)
-{
-    int moved;
-
-    apr_thread_mutex_lock(pool.lock);
-    moved = strcmp(pool.master_host, host) != 0 || pool.master_port != port;
-    if (moved) {
-        apr_cpystrn(pool.master_host, host, sizeof(pool.master_host));
-        pool.master_port = port;
-        ++pool.generation;
-    }
-    apr_thread_mutex_unlock(pool.lock);
-    if (moved) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     IDTLOGNO(0327) "IDTokenCache %s: the master is at %s%s%s:%d (as Sentinel says; pid %d follows it)",
-                     cfg.spec, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port, (int)getpid());
-    }
-    return moved;
-}
-
-/* With Sentinel, at most once a second per child (by whichever thread comes first): has the master
- * moved? Sentinel not answering changes nothing here. */
-static void check_master(server_rec *s)
-{
-    apr_time_t now = apr_time_now();
-    char host[256], err[320];
-    int port;
-
-    apr_thread_mutex_lock(pool.lock);
-    if (pool.checking || pool.master_host[0] == '\0' || now - pool.checked_at < MASTER_CHECK_INTERVAL) {
-        apr_thread_mutex_unlock(pool.lock);
-        return;
-    }
-    pool.checking = 1;
-    pool.checked_at = now;
-    apr_thread_mutex_unlock(pool.lock);
-    if (ask_sentinels(host, sizeof(host), &port, err, sizeof(err))) {
-        note_master(s, host, port);
-        apr_thread_mutex_lock(pool.lock);
-    }
-    else {
-        /* No Sentinel answers: go on with the master known, and ask again in 5 s, not every second
-         * (each try may cost a request a connect timeout per Sentinel). */
-        apr_thread_mutex_lock(pool.lock);
-        pool.checked_at = apr_time_now() + 4 * MASTER_CHECK_INTERVAL;
-    }
-    pool.checking = 0;
-    apr_thread_mutex_unlock(pool.lock);
-}
-
-/* A new data connection: to the server, or to the master Sentinel names. */
-static idtoken_redis_conn *open_connection(server_rec *s, char *err, size_t err_len)
-{
-    char host[256];
-    int port;
-    idtoken_redis_conn *c;
-
-    if (!cfg.sentinel) {
-        return open_server(cfg.addrs[0].host, cfg.addrs[0].port, err, err_len);
-    }
-    apr_thread_mutex_lock(pool.lock);
-    apr_cpystrn(host, pool.master_host, sizeof(host));
-    port = pool.master_port;
-    apr_thread_mutex_unlock(pool.lock);
-    if (host[0] != '\0' && (c = open_server(host, port, err, err_len)) != NULL) {
-        return c;
-    }
-    /* No master known yet, or the one known is gone or stepped down: ask again. */
-    if (!ask_sentinels(host, sizeof(host), &port, err, err_len)) {
-        return NULL;
-    }
-    c = open_server(host, port, err, err_len);
-    if (c) {
-        note_master(s, host, port);
-        apr_thread_mutex_lock(pool.lock);
-        pool.checked_at = apr_time_now();
-        apr_thread_mutex_unlock(pool.lock);
-    }
-    return c;
-}
-
-/* A connection for one command: an idle one of this child, or a new one. NULL while Redis is
- * unreachable (at once, between retries) or when connecting failed. *fresh: just opened. */
-static idtoken_redis_conn *borrow(server_rec *s, int *fresh, unsigned *generation)
-{
-    idtoken_redis_conn *c = NULL;
-    char err[320];
-    int came_back = 0, now_down = 0;
-    apr_time_t now;
-
-    *fresh = 0;
-    if (pool.lock == NULL) {
-        return NULL;
-    }
-    if (cfg.sentinel) {
-        check_master(s);
-    }
-    for (;;) {
-        pooled got = {NULL, 0};
-
-        apr_thread_mutex_lock(pool.lock);
-        while (pool.idle_count > 0) {
-            got = pool.idle[--pool.idle_count];
-            if (got.generation == pool.generation) {
-                break;
-            }
-            idtoken_redis_close(got.conn);
-            got.conn = NULL;
-        }
-        *generation = pool.generation;
-        apr_thread_mutex_unlock(pool.lock);
-        if (got.conn == NULL) {
-            break;
-        }
-        if (idtoken_redis_idle_ok(got.conn)) {
-            return got.conn;
-        }
-        /* Closed by the server while idle (its `timeout`, a restart, a failover): the next one. */
-        idtoken_redis_close(got.conn);
-    }
-
-    now = apr_time_now();
-    apr_thread_mutex_lock(pool.lock);
-    if (pool.down && (now < pool.retry_at || pool.probing)) {
-        apr_cpystrn(err, pool.last_error, sizeof(err));
-        apr_thread_mutex_unlock(pool.lock);
-        report_failure(s, err, 0);
-        return NULL;
-    }
-    pool.probing = pool.down;
-    apr_thread_mutex_unlock(pool.lock);
-
-    c = open_connection(s, err, sizeof(err));
-
-    apr_thread_mutex_lock(pool.lock);
-    pool.probing = 0;
-    if (c) {
-        came_back = pool.down;
-        pool.down = 0;
-        pool.backoff = 0;
-        *generation = pool.generation;
-    }
-    else {
-        now_down = 1;
-        pool.down = 1;
-        pool.backoff = pool.backoff ? (pool.backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : pool.backoff * 2) : BACKOFF_FIRST;
-        pool.retry_at = apr_time_now() + pool.backoff;
-        apr_cpystrn(pool.last_error, err, sizeof(pool.last_error));
-        if (cfg.sentinel) {
-            pool.master_host[0] = '\0';
-        }
-    }
-    apr_thread_mutex_unlock(pool.lock);
-    if (now_down) {
-        report_failure(s, err, 1);
-    }
-    else {
-        (void)came_back;
-        report_recovery(s, idtoken_redis_conn_peer(c));
-        *fresh = 1;
-    }
-    return c;
-}
-
-static void give_back(idtoken_redis_conn *c, unsigned generation)
-{
-    apr_thread_mutex_lock(pool.lock);
-    if (generation == pool.generation && pool.idle_count < pool.idle_max) {
-        pool.idle[pool.idle_count].conn = c;
-        pool.idle[pool.idle_count].generation = generation;
-        ++pool.idle_count;
-        c = NULL;
-    }
-    apr_thread_mutex_unlock(pool.lock);
-    idtoken_redis_close(c);
-}
-
-/* A connection that failed mid-command: closed, and Redis counted unreachable from this child until
- * a reconnection works (with Sentinel, the master is asked for again). */
-static void failed(server_rec *s, idtoken_redis_conn *c, const char *why)
-{
-    char err[320];
-
-    snprintf(err, sizeof(err), "%s: %s", idtoken_redis_conn_peer(c), why);
-    idtoken_redis_close(c);
-    apr_thread_mutex_lock(pool.lock);
-    pool.down = 1;
-    pool.backoff = BACKOFF_FIRST;
-    pool.retry_at = apr_time_now() + pool.backoff;
-    apr_cpystrn(pool.last_error, err, sizeof(pool.last_error));
-    if (cfg.sentinel) {
-        pool.master_host[0] = '\0';
-        ++pool.generation;
-    }
-    apr_thread_mutex_unlock(pool.lock);
-    report_failure(s, err, 1);
-}
-
-/* One command, with the key prefixed. The reply (freeReplyObject), never an error reply; NULL when the
- * call failed (logged as above). `idempotent`: may be sent again on a new connection when a kept one
- * turns out to have died (a SET NX must not: the first may have been done). */
-static redisReply *run(store_ctx *ctx, int argc, const char **argv, size_t *lens, int idempotent)
-{
-    server_rec *s = ctx->r->server;
-    int attempt, fresh;
-    unsigned generation;
-    char why[256];
-
-    ++ctx->calls;
-    for (attempt = 0; attempt < 2; ++attempt) {
-        idtoken_redis_conn *c = borrow(s, &fresh, &generation);
-        redisReply *reply;
-
-        if (c == NULL) {
-            return NULL;
-        }
-        reply = idtoken_redis_command(c, argc, argv, lens, why, sizeof(why));
-        if (reply == NULL) {
-            if (!fresh && idempotent && attempt == 0) {
-                idtoken_redis_close(c);
-                continue;
-            }
-            failed(s, c, why);
-            return NULL;
-        }
-        if (reply->type == REDIS_REPLY_ERROR) {
-            /* A master that stepped down (READONLY), is loading its data (LOADING), or lost its
-             * replicas' quorum (MASTERDOWN, NOREPLICAS): as if it could not be reached. */
-            if (strncmp(reply->str, "READONLY", 8) == 0 || strncmp(reply->str, "LOADING", 7) == 0
-                || strncmp(reply->str, "MASTERDOWN", 10) == 0 || strncmp(reply->str, "NOAUTH", 6) == 0) {
-                snprintf(why, sizeof(why), "%.200s", reply->str);
-                freeReplyObject(reply);
-                failed(s, c, why);
-                return NULL;
-            }
-            report_refused(s, argv[0], reply->str);
-            freeReplyObject(reply);
-            give_back(c, generation);
-            return NULL;
-        }
-        give_back(c, generation);
-        return reply;
-    }
-    return NULL;
-}
-
-/* ---- The callbacks -------------------------------------------------------------------------------- */
-
-/* The prefixed key in the request pool. */
-static const char *full_key(store_ctx *ctx, const unsigned char *key, size_t key_len, size_t *len)
-{
-    char *k = apr_palloc(ctx->r->pool, cfg.prefix_len + key_len + 1);
-
-    if (cfg.prefix_len) {
-        memcpy(k, cfg.prefix, cfg.prefix_len);
-    }
-    memcpy(k + cfg.prefix_len, key, key_len);
-    k[cfg.prefix_len + key_len] = '\0';
-    *len = cfg.prefix_len + key_len;
-    return k;
-}
-
-/* Seconds to live from now, at least 1 (Redis refuses EX 0). */
-static const char *ttl_text(store_ctx *ctx, int64_t expires_at, size_t *len)
-{
-    int64_t ttl = expires_at - now_sec();
-    const char *text = apr_psprintf(ctx->r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)(ttl < 1 ? 1 : ttl));
-
-    *len = strlen(text);
-    return text;
-}
-
-static int32_t write_entry(store_ctx *ctx, const unsigned char *key, size_t key_len, const unsigned char *value,
-                           size_t value_len, int64_t expires_at, int only_if_absent)
-{
-    static const char empty[1] = "";
-    const char *argv[6];
-    size_t lens[6];
-    redisReply *reply;
-    int32_t status;
-
-    if (!store_key_ok(ctx, key, key_len) || !store_value_ok(ctx, value, value_len, expires_at)) {
-        return IDT_STORE_ERROR;
-    }
-    argv[0] = "SET";
-    lens[0] = 3;
-    argv[1] = full_key(ctx, key, key_len, &lens[1]);
-    argv[2] = value ? (const char *)value : empty;
-    lens[2] = value_len;
-    argv[3] = only_if_absent ? "NX" : "EX";
-    lens[3] = 2;
-    if (only_if_absent) {
-        argv[4] = "EX";
-        lens[4] = 2;
-        argv[5] = ttl_text(ctx, expires_at, &lens[5]);
-    }
-    else {
-        argv[4] = ttl_text(ctx, expires_at, &lens[4]);
-    }
-    reply = run(ctx, only_if_absent ? 6 : 5, argv, lens, !only_if_absent);
-    if (reply == NULL) {
-        return IDT_STORE_ERROR;
-    }
-    if (reply->type == REDIS_REPLY_STATUS) {
-        status = IDT_STORE_OK;
-    }
-    else if (reply->type == REDIS_REPLY_NIL && only_if_absent) {
-        status = IDT_STORE_EXISTS;
-    }
-    else {
-        status = IDT_STORE_ERROR;
-    }
-    freeReplyObject(reply);
-    return status;
-}
-
-/* SET NX EX: one atomic command, so of two servers adding the same key at once exactly one wins. */
-static int32_t redis_add(void *ctxv, const unsigned char *key, size_t key_len, const unsigned char *value,
-                         size_t value_len, int64_t expires_at)
-{
-    return write_entry(ctxv, key, key_len, value, value_len, expires_at, 1);
-}
-
-/* Redis evicts by its own maxmemory-policy: the flags mean nothing to it (docs: noeviction). */
-static int32_t redis_put(void *ctxv, const unsigned char *key, size_t key_len, const unsigned char *value,
-                         size_t value_len, int64_t expires_at, uint32_t flags)
-{
-    (void)flags;
-    return write_entry(ctxv, key, key_len, value, value_len, expires_at, 0);
-}
-
-static int32_t redis_get(void *ctxv, const unsigned char *key, size_t key_len, const unsigned char **value,
-                         size_t *value_len)
-{
-    store_ctx *ctx = ctxv;
-    const char *argv[2];
-    size_t lens[2];
-    redisReply *reply;
-    int32_t status;
-
-    if (!store_key_ok(ctx, key, key_len)) {
-        return IDT_STORE_ERROR;
-    }
-    if (value == NULL || value_len == NULL) {
-        return store_failed(ctx, APR_EINVAL, "get: no place for the result");
-    }
-    argv[0] = "GET";
-    lens[0] = 3;
-    argv[1] = full_key(ctx, key, key_len, &lens[1]);
-    reply = run(ctx, 2, argv, lens, 1);
-    if (reply == NULL) {
-        return IDT_STORE_ERROR;
-    }
-    if (reply->type == REDIS_REPLY_NIL) {
-        status = IDT_STORE_NOT_FOUND;
-    }
-    else if (reply->type == REDIS_REPLY_STRING && reply->len <= IDT_STORE_VALUE_MAX) {
-        /* Lent from the connection's read buffer until the next store call; the core copies it. */
-        unsigned char *buffer = store_read_buffer(ctx->r);
-
-        memcpy(buffer, reply->str, reply->len);
-        *value = buffer;
-        *value_len = reply->len;
-        status = IDT_STORE_OK;
-    }
-    else {
-        status = IDT_STORE_ERROR;
-    }
-    freeReplyObject(reply);
-    return status;
-}
-
-static int32_t redis_remove(void *ctxv, const unsigned char *key, size_t key_len)
-{
-    store_ctx *ctx = ctxv;
-    const char *argv[2];
-    size_t lens[2];
-    redisReply *reply;
-    int32_t status;
-
-    if (!store_key_ok(ctx, key, key_len)) {
-        return IDT_STORE_ERROR;
-    }
-    argv[0] = "DEL";
-    lens[0] = 3;
-    argv[1] = full_key(ctx, key, key_len, &lens[1]);
-    reply = run(ctx, 2, argv, lens, 1);
-    if (reply == NULL) {
-        return IDT_STORE_ERROR;
-    }
-    status = reply->type != REDIS_REPLY_INTEGER ? IDT_STORE_ERROR
-             : reply->integer > 0 ? IDT_STORE_OK : IDT_STORE_NOT_FOUND;
-    freeReplyObject(reply);
-    return status;
-}
-
-void redis_callbacks(idt_store *store)
-{
-    store->add = redis_add;
-    store->put = redis_put;
-    store->get = redis_get;
-    store->remove = redis_remove;
-}
-
-/* For the request's trace line. */
-const char *redis_trace_note(apr_pool_t *p)
-{
-    int idle, down;
-
-    if (pool.lock == NULL) {
-        return "";
-    }
-    apr_thread_mutex_lock(pool.lock);
-    idle = pool.idle_count;
-    down = pool.down;
-    apr_thread_mutex_unlock(pool.lock);
-    return apr_psprintf(p, "; redis: %d idle connections in this child%s", idle, down ? ", unreachable" : "");
 }

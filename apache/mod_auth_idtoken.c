@@ -25,8 +25,10 @@
  *
  * The files: idtoken_config.c (directives, merges), idtoken_sites.c (start-up checks, sites),
  * idtoken_store.c (which store, its mutex, the socache adapter), idtoken_filestore.c and
- * idtoken_table.c (the module's own store in a file), idtoken_request.c (every request),
- * idtoken_authz.c (`Require idtoken-claim`), idtoken_metrics.c (the counters and their handlers), and this one: the module record and the table of hooks. docs/internals.md tells
+ * idtoken_table.c (the module's own store in a file), idtoken_redis.c, idtoken_redis_pool.c and
+ * idtoken_redis_conn.c (the module's Redis client), idtoken_request.c (every request),
+ * idtoken_authz.c (`Require idtoken-claim`), idtoken_metrics.c (the counters and their handlers), and this
+ * one: the module record and the table of hooks. docs/internals.md tells
  * how the Swift runtime lives inside httpd.
  */
 

@@ -9,6 +9,7 @@ says."""
 
 import os
 import secrets
+import signal
 import threading
 import time
 from pathlib import Path
@@ -355,12 +356,13 @@ def test_the_same_login_response_posted_to_two_servers_at_once_is_accepted_once(
 
 class Stream:
     """A thread sending GET /protected/env with one session, one request at a time, recording
-    (time, status) until stopped."""
+    (time answered, status) in `results` and when each was sent in `sent`, until stopped."""
 
     def __init__(self, apache, browser):
         self.url = apache.url("/protected/env")
         self.cookies = {c.name: c.value for c in browser.session.cookies}
         self.results = []
+        self.sent = []
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.run)
         self.thread.start()
@@ -368,6 +370,7 @@ class Stream:
     def run(self):
         s = requests.Session()
         while not self.stopped.is_set() and len(self.results) < 20000:
+            self.sent.append(time.monotonic())
             try:
                 r = s.get(self.url, cookies=self.cookies, allow_redirects=False, timeout=30,
                           headers={"Accept": "text/html"})
@@ -440,7 +443,7 @@ def test_sentinel_failover_is_followed(apache_factory, provider, sentinel_set, h
     record_property("failover_gap_s", round(gap, 2))
     print("\nfailover (%s): %d requests failed (503), gap %.2f s" % (how, len(failed), gap))
     assert stream.results[-1][1] == 200
-    moved = wait_module_log(a, offset, "IDT0327")
+    moved = wait_module_log(a, offset, "IDT0327", timeout=10)
     assert moved and "127.0.0.1:%d" % replica.port in moved[-1], a.log_since(offset)
     # The session made before the failover is served by the new master; a new login works there too.
     assert_logged_in(browser, a)
@@ -523,7 +526,9 @@ def test_cache_sessions_get_503_with_one_log_line_while_redis_is_down_and_come_b
                 s.stop()
         results = [x for s in streams for x in s.results]
         assert {s for _, s in results} <= {200, 503}, {s for _, s in results}
-        down = [x for x in results if t_down + 0.2 < x[0] < t_up]
+        # Sent after Redis had stopped, answered before it started again (a loaded machine may answer
+        # a request sent before the stop long after it).
+        down = [r for s in streams for sent, r in zip(s.sent, s.results) if sent > t_down and r[0] < t_up]
         assert len(down) >= 20 and all(s == 503 for _, s in down), down[:5]
         text = a.log_since(offset)
         assert len(module_log_lines(text, "IDT0320")) == 1, text[-3000:]
@@ -533,6 +538,35 @@ def test_cache_sessions_get_503_with_one_log_line_while_redis_is_down_and_come_b
             assert_logged_in(b, a)
         r = browsers[0].get(a.url("/protected/env"))
         assert r.status_code == 200
+    finally:
+        redis.stop()
+
+
+def test_a_redis_that_stops_answering_costs_a_request_its_timeout_not_a_hang(apache_factory, provider):
+    """Redis frozen (SIGSTOP: connections stay open, nothing answers), IDTokenRedisTimeout 300 ms: a
+    request with a cache session is answered 503 while Redis is still frozen, the log saying the command
+    got no answer in time; Redis thawed, the session is served again."""
+    redis = Redis()
+    try:
+        a = apache_factory(provider.discovery_url, extra=redis_lines(redis.address, "IDTokenRedisTimeout 300 300",
+                                                                      "IDTokenSessionStore cache"))
+        browser = Browser()
+        Login(browser, a).run()
+        assert_logged_in(browser, a)
+        offset = a.log_size()
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            answered = {}
+            t = threading.Thread(target=lambda: answered.setdefault("r", get_env(browser, a)))
+            t.start()
+            t.join(20)  # far longer than the timeout; Redis stays frozen all along
+            assert "r" in answered, "the request waited for a frozen Redis instead of its IDTokenRedisTimeout"
+            assert answered["r"].status_code == 503, answered["r"].status_code
+            found = wait_module_log(a, offset, "IDT0320")
+            assert found and "no answer in time (IDTokenRedisTimeout)" in found[0], a.log_since(offset)
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        wait_for(lambda: get_env(browser, a).status_code == 200, 10, "the session to be served again")
     finally:
         redis.stop()
 
