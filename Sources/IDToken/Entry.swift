@@ -136,7 +136,8 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     if r.body_read != 0 {
         body = r.body.map { Array(UnsafeRawBufferPointer(start: $0, count: r.body_len)) } ?? []
     }
-    var req = AuthRequest(
+    let store = r.store.map(CStore.init)
+    let req = AuthRequest(
         method: CExport.optionalString(r.method) ?? "GET",
         scheme: CExport.optionalString(r.scheme) ?? "http",
         host: CExport.optionalString(r.host) ?? "",
@@ -154,14 +155,20 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         cannotRedirect: r.cannot_redirect != 0,
         body: body,
         bodyTooLarge: r.body_too_large != 0,
+        store: store,
         dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count))
-    req.store = r.store.map { CStore($0, counting: req.work) }
+    let work = req.work
+    store?.meter = work
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
-    site.provider.drainFetches(into: req.work)
-    export(decision, events: req.work.events, into: out, request: r)
-    out.pointee.work_cookie_lookups = UInt32(clamping: req.work.cookieLookups)
-    out.pointee.work_sealed_opens = UInt32(clamping: req.work.sealedOpens)
+    if Metrics.enabled {
+        site.provider.drainFetches(into: work)
+        export(decision, events: work.events, into: out, request: r)
+    } else {
+        export(decision, events: MetricEvents(), into: out, request: r)
+    }
+    out.pointee.work_cookie_lookups = UInt32(clamping: work.cookieLookups)
+    out.pointee.work_sealed_opens = UInt32(clamping: work.sealedOpens)
 }
 
 private func export(_ decision: Decision, events: MetricEvents, into out: UnsafeMutablePointer<idt_decision>,

@@ -19,13 +19,12 @@ package enum RequestDecider {
             }
             return CallbackHandler.handle(request, site: site, now: now)
         }
-        let decision: Decision
         switch SessionGate.check(request, site: site, now: now) {
-        case .pass(let pass): decision = .pass(pass)
-        case .stepUp(let why): decision = LoginStart.begin(request, site: site, now: now, rng: &rng, stepUp: why)
-        case .none: decision = LoginStart.begin(request, site: site, now: now, rng: &rng)
+        case .pass(let pass):
+            request.work.count(.request(.passed))
+            return .pass(pass)
+        case .stepUp(let why): return request.work.counted(LoginStart.begin(request, site: site, now: now, rng: &rng, stepUp: why))
+        case .none: return request.work.counted(LoginStart.begin(request, site: site, now: now, rng: &rng))
         }
-        request.work.countOutcome(decision)
-        return decision
     }
 }
