@@ -412,8 +412,9 @@ int metrics_handler(request_rec *r)
     char *text;
 
     /* Asked of every request that reaches a handler (httpd names a static file's handler after its
-     * content type): one comparison of the common prefix first. */
-    if (r->handler == NULL || strncmp(r->handler, HANDLER_PREFIX, sizeof(HANDLER_PREFIX) - 1) != 0) {
+     * content type): its first letter, then the common prefix. */
+    if (r->handler == NULL || r->handler[0] != 'i'
+        || strncmp(r->handler, HANDLER_PREFIX, sizeof(HANDLER_PREFIX) - 1) != 0) {
         return DECLINED;
     }
     if (strcmp(r->handler, HANDLER_METRICS) == 0) {

@@ -2,15 +2,18 @@ import CShim
 import IDTokenCore
 
 /// The store the C module lends for one idt_decide call (and only on its thread). Each call is counted
-/// in the metrics of the request it was lent to (`meter`, set once the request is made), with its answer.
-final class CStore: SharedStore {
+/// in the metrics of the request it was lent to, with its answer.
+struct CStore: SharedStore {
     let store: idt_store
-    @exclusivity(unchecked) var meter: WorkMeter?
+    let meter: WorkMeter
 
     /// The C side refuses larger values (shmcb would silently drop them): the ABI header's limit.
     static let maximumValue = Int(IDT_STORE_VALUE_MAX)
 
-    init(_ pointer: UnsafePointer<idt_store>) { store = pointer.pointee }
+    init(_ pointer: UnsafePointer<idt_store>, counting meter: WorkMeter) {
+        store = pointer.pointee
+        self.meter = meter
+    }
 
     func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
         guard let add = store.add else { return counted(.add, .error) }
@@ -51,7 +54,7 @@ final class CStore: SharedStore {
     }
 
     private func counted(_ operation: Counter.StoreOperation, _ status: StoreStatus) -> StoreStatus {
-        meter?.count(.store(operation, .init(status)))
+        meter.count(.store(operation, .init(status)))
         return status
     }
 

@@ -95,6 +95,15 @@ extension WorkMeter {
         return decision
     }
 
+    /// What the module adds to the shared numbers once the decision is made: this request's events and
+    /// the fetches of its site's provider that no request took yet; nil with `IDTokenMetrics Off`. One
+    /// call, so that the module's side reads nothing of this object twice.
+    package func metricEvents(fetchedBy provider: ProviderCache) -> MetricEvents? {
+        guard Metrics.enabled else { return nil }
+        provider.drainFetches(into: self)
+        return events
+    }
+
     func countBackchannel(_ answer: Decision) {
         count(.backchannelLogout(.init(status: answer.status ?? 500)))
     }
