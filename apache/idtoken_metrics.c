@@ -26,8 +26,9 @@
 /* Sites whose provider times are kept; further sites show none. */
 #define METRICS_SITES 64
 #define CACHE_LINE 64
-#define HANDLER_METRICS "idtoken-metrics"
-#define HANDLER_STATUS "idtoken-status"
+#define HANDLER_PREFIX "idtoken-"
+#define HANDLER_METRICS HANDLER_PREFIX "metrics"
+#define HANDLER_STATUS HANDLER_PREFIX "status"
 
 typedef struct {
     char magic[8];
@@ -410,7 +411,10 @@ int metrics_handler(request_rec *r)
     idt_metrics_facts facts;
     char *text;
 
-    if (r->handler == NULL) {
+    /* Asked of every request that reaches a handler (httpd names a static file's handler after its
+     * content type): its first letter, then the common prefix. */
+    if (r->handler == NULL || r->handler[0] != 'i'
+        || strncmp(r->handler, HANDLER_PREFIX, sizeof(HANDLER_PREFIX) - 1) != 0) {
         return DECLINED;
     }
     if (strcmp(r->handler, HANDLER_METRICS) == 0) {

@@ -2,7 +2,7 @@ import CShim
 import IDTokenCore
 
 /// The store the C module lends for one idt_decide call (and only on its thread). Each call is counted
-/// in the request's metrics, with its answer.
+/// in the metrics of the request it was lent to, with its answer.
 struct CStore: SharedStore {
     let store: idt_store
     let meter: WorkMeter

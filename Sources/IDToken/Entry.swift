@@ -143,6 +143,7 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     if r.body_read != 0 {
         body = r.body.map { Array(UnsafeRawBufferPointer(start: $0, count: r.body_len)) } ?? []
     }
+    let work = WorkMeter()
     var req = AuthRequest(
         method: CExport.optionalString(r.method) ?? "GET",
         scheme: CExport.optionalString(r.scheme) ?? "http",
@@ -161,8 +162,9 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         cannotRedirect: r.cannot_redirect != 0,
         body: body,
         bodyTooLarge: r.body_too_large != 0,
-        dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count))
-    req.store = r.store.map { CStore($0, counting: req.work) }
+        store: r.store.map { CStore($0, counting: work) },
+        dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count),
+        work: work)
     req.peerAddress = CExport.optionalString(r.peer_ip)
     req.forwarded = CExport.optionalString(r.forwarded)
     req.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
@@ -170,13 +172,12 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     req.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
     var rng = SystemRandomNumberGenerator()
     let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
-    site.provider.drainFetches(into: req.work)
-    export(decision, events: req.work.events, into: out, request: r)
-    out.pointee.work_cookie_lookups = UInt32(clamping: req.work.cookieLookups)
-    out.pointee.work_sealed_opens = UInt32(clamping: req.work.sealedOpens)
+    export(decision, events: work.metricEvents(fetchedBy: site.provider), into: out, request: r)
+    out.pointee.work_cookie_lookups = UInt32(clamping: work.cookieLookups)
+    out.pointee.work_sealed_opens = UInt32(clamping: work.sealedOpens)
 }
 
-private func export(_ decision: Decision, events: MetricEvents, into out: UnsafeMutablePointer<idt_decision>,
+private func export(_ decision: Decision, events: MetricEvents?, into out: UnsafeMutablePointer<idt_decision>,
                     request: idt_request) {
     var counting = Arena.counting()
     var scratch = idt_decision()
@@ -195,8 +196,8 @@ private func export(_ decision: Decision, events: MetricEvents, into out: Unsafe
 }
 
 /// On every request (one event, usually): plain loops, no closure.
-private func setMetrics(_ events: MetricEvents, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
-    guard let first = events.first else { return }
+private func setMetrics(_ events: MetricEvents?, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
+    guard let events, let first = events.first else { return }
     let count = 1 + events.rest.count
     guard let list = arena.array(of: idt_metric.self, count: count) else { return }
     func metric(_ e: MetricEvent) -> idt_metric {

@@ -53,7 +53,8 @@ package struct MetricEvents: Sendable {
 /// reads its configuration, in the parent before any child or thread exists (as SiteRegistry is), and
 /// only read afterwards.
 package enum Metrics {
-    nonisolated(unsafe) package static var enabled = true
+    /// Read on every request: no runtime exclusivity check (written only before any thread exists).
+    @exclusivity(unchecked) nonisolated(unsafe) package static var enabled = true
 }
 
 extension WorkMeter {
@@ -75,9 +76,10 @@ extension WorkMeter {
         if let reason = error.refusalReason { count(.loginRefused(reason)) }
     }
 
-    /// What a protected request (not the redirect URI) got. A login started for a browser whose session
-    /// had ended counts as that session's end.
-    func countOutcome(_ decision: Decision) {
+    /// What a protected request (not the redirect URI) got, handed on as it is. A login started for a
+    /// browser whose session had ended counts as that session's end.
+    func counted(_ decision: Decision) -> Decision {
+        guard Metrics.enabled else { return decision }
         switch decision {
         case .pass(let p):
             count(.request(p.rendered.hasRemoteUser ? .passed : .anonymous))
@@ -90,6 +92,16 @@ extension WorkMeter {
         case .decline, .readBody:
             break
         }
+        return decision
+    }
+
+    /// What the module adds to the shared numbers once the decision is made: this request's events and
+    /// the fetches of its site's provider that no request took yet; nil with `IDTokenMetrics Off`. One
+    /// call, so that the module's side reads nothing of this object twice.
+    package func metricEvents(fetchedBy provider: ProviderCache) -> MetricEvents? {
+        guard Metrics.enabled else { return nil }
+        provider.drainFetches(into: self)
+        return events
     }
 
     func countBackchannel(_ answer: Decision) {

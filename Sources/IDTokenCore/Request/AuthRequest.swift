@@ -40,13 +40,15 @@ package struct AuthRequest {
     /// The settings of the <Location>/<Directory> blocks that apply, overlaid.
     package var dir = DirConfig()
     /// What deciding this request cost, for the module's trace line and the amplification tests.
-    package let work = WorkMeter()
+    package let work: WorkMeter
 
     package init(method: String, scheme: String, host: String, target: String, cookie: String? = nil,
                 contentType: String? = nil, accept: String? = nil, secFetchMode: String? = nil,
                 secFetchDest: String? = nil, xRequestedWith: String? = nil, secFetchSite: String? = nil,
                 origin: String? = nil, referer: String? = nil, isInternal: Bool = false, cannotRedirect: Bool = false, body: [UInt8]? = nil,
-                bodyTooLarge: Bool = false, store: (any SharedStore)? = nil, dir: DirConfig = DirConfig()) {
+                bodyTooLarge: Bool = false, store: (any SharedStore)? = nil, dir: DirConfig = DirConfig(),
+                work: WorkMeter = WorkMeter()) {
+        self.work = work
         self.method = method
         self.scheme = scheme
         self.host = host

@@ -32,15 +32,14 @@ package enum RequestDecider {
             }
             return CallbackHandler.handle(request, site: site, now: now)
         }
-        let decision: Decision
         switch SessionGate.check(request, site: site, now: now) {
-        case .pass(let pass): decision = .pass(pass)
-        case .stepUp(let why): decision = LoginStart.begin(request, site: site, now: now, rng: &rng, stepUp: why)
-        case .none: decision = LoginStart.begin(request, site: site, now: now, rng: &rng)
-        case .storeUnavailable: decision = storeUnavailable
+        case .pass(let pass):
+            request.work.count(.request(.passed))
+            return .pass(pass)
+        case .stepUp(let why): return request.work.counted(LoginStart.begin(request, site: site, now: now, rng: &rng, stepUp: why))
+        case .none: return request.work.counted(LoginStart.begin(request, site: site, now: now, rng: &rng))
+        case .storeUnavailable: return request.work.counted(storeUnavailable)
         }
-        request.work.countOutcome(decision)
-        return decision
     }
 
     /// A session kept in the shared store that cannot be read: 503, not a login that could not complete
