@@ -17,8 +17,13 @@ SWIFT_RELEASE := .build/release
 # Static Swift runtime: one self-contained library beside the module. -z nodelete: httpd unloads and
 # reloads modules at start-up and on graceful restart, and the Swift runtime cannot survive an unload.
 # The version script exports only the idt_* ABI.
+# Size (docs/internals.md, "How libIDToken.so is built"): the C and C++ of the dependencies (BoringSSL)
+# in one section per function and object, so that --gc-sections (SwiftPM's default) drops what nothing
+# uses; linked by lld with its relative relocations packed (DT_RELR, glibc >= 2.36).
 SWIFT_LINK_FLAGS := -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
-	-Xlinker --version-script=$(CURDIR)/CShim/exports.map
+	-Xlinker --version-script=$(CURDIR)/CShim/exports.map \
+	-Xcc -ffunction-sections -Xcc -fdata-sections \
+	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs
 
 SWIFT_SOURCES := $(shell find Sources CShim -type f) Package.swift
 
