@@ -53,6 +53,11 @@ printf 'Source: %s\n\nPackage: %s\nArchitecture: amd64\n' "$package" "$package" 
 # list the module's references to httpd, which no library provides: httpd itself does).
 shlibs=$(cd "$stage" && dpkg-shlibdeps -O --warnings=2 -l"root/usr/lib/$package" -e"root/usr/lib/apache2/modules/mod_auth_idtoken.so" \
   -e"root/usr/lib/$package/libIDToken.so" | sed -n 's/^shlibs:Depends=//p')
+# libIDToken.so's relative relocations are packed (DT_RELR, see the Makefile), which glibc reads from 2.36
+# on; dpkg-shlibdeps goes by the symbols used and does not know it.
+if [[ $shlibs =~ libc6\ \(\>=\ ([^\)]+)\) ]] && dpkg --compare-versions "${BASH_REMATCH[1]}" lt 2.36; then
+  shlibs=${shlibs/"libc6 (>= ${BASH_REMATCH[1]})"/"libc6 (>= 2.36)"}
+fi
 depends="apache2-api-20120211, apache2-bin (>= 2.4.16)${shlibs:+, $shlibs}"
 
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
