@@ -39,6 +39,9 @@ package struct AuthRequest {
     package var store: (any SharedStore)?
     /// The settings of the <Location>/<Directory> blocks that apply, overlaid.
     package var dir = DirConfig()
+    /// Which blocks those are (the module's handles, in order): with the session cookie, what a pass is
+    /// remembered by (PassMemo).
+    package var dirHandles: [Int32] = []
     /// What deciding this request cost, for the module's trace line and the amplification tests.
     package let work: WorkMeter
 

@@ -28,8 +28,10 @@ struct SessionJar {
 
     /// `__Host-` makes the browser refuse the cookie unless it is Secure, host-only and for path "/",
     /// so a sibling subdomain cannot plant or shadow it (RFC 6265bis §4.1.3.2).
-    var cookieName: String {
-        request.isSecure && config.cookiePath == "/" && config.cookieDomain == nil ? "__Host-" + Self.baseName : Self.baseName
+    var cookieName: String { Self.cookieName(secure: request.isSecure, config: config) }
+
+    static func cookieName(secure: Bool, config: SiteConfig) -> String {
+        secure && config.cookiePath == "/" && config.cookieDomain == nil ? "__Host-" + baseName : baseName
     }
 
     struct Loaded {
