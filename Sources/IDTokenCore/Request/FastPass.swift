@@ -35,7 +35,8 @@ package enum FastPass {
         if let key = entry.storeKey {
             // Still there, unchanged: logout and back-channel logout remove it from the store.
             let shared = store() ?? site.localStore
-            guard case .success(let stored) = shared.get(key, now: now), stored == entry.stored else { return nil }
+            guard case .success(let stored) = shared.get(key, now: now), let expected = entry.stored,
+                  stored.withUnsafeBytes({ a in expected.withUnsafeBytes { PassMemo.same(a, $0) } }) else { return nil }
         }
         return entry.rendered
     }

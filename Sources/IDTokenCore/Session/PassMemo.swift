@@ -38,21 +38,25 @@ package final class PassMemo: Sendable {
         func matches(_ value: UnsafeRawBufferPointer, _ dir: UnsafeBufferPointer<Int32>, secure: Bool) -> Bool {
             guard self.secure == secure, self.value.count == value.count, self.dir.count == dir.count else { return false }
             for i in 0..<dir.count where self.dir[i] != dir[i] { return false }
-            // Without an early exit: how long the comparison takes says nothing of a remembered value.
-            return self.value.withUnsafeBytes { mine in
-                guard let a = mine.baseAddress, let b = value.baseAddress else { return mine.count == 0 }
-                var diff: UInt64 = 0, i = 0
-                while i + 8 <= mine.count {
-                    diff |= a.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                    i += 8
-                }
-                while i < mine.count {
-                    diff |= UInt64(a.load(fromByteOffset: i, as: UInt8.self) ^ b.load(fromByteOffset: i, as: UInt8.self))
-                    i += 1
-                }
-                return diff == 0
-            }
+            return self.value.withUnsafeBytes { PassMemo.same($0, value) }
         }
+    }
+
+    /// Byte equality without an early exit (how long it takes says nothing of a remembered value),
+    /// a word at a time: a sealed session is a kilobyte, compared on every request.
+    static func same(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let x = a.baseAddress, let y = b.baseAddress else { return a.count == 0 }
+        var diff: UInt64 = 0, i = 0
+        while i + 8 <= a.count {
+            diff |= x.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ y.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < a.count {
+            diff |= UInt64(x.load(fromByteOffset: i, as: UInt8.self) ^ y.load(fromByteOffset: i, as: UInt8.self))
+            i += 1
+        }
+        return diff == 0
     }
 
     /// Split like OpenedSessions so that the threads of an event-MPM child rarely meet on one lock.
