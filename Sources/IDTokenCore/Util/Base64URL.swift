@@ -56,6 +56,11 @@ enum Base64URL {
 
     static func decode(_ text: String) -> [UInt8]? { decode(text[...]) }
 
+    /// For text already split out of a byte array (a token's parts): no String made per part.
+    static func decode(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
+        bytes.withContiguousStorageIfAvailable { decode($0) } ?? decode(Array(bytes))
+    }
+
     private static func decode<C: RandomAccessCollection>(_ input: C) -> [UInt8]? where C.Element == UInt8, C.Index == Int {
         let count = input.count
         guard count % 4 != 1 else { return nil }
