@@ -85,7 +85,7 @@ struct SessionJar {
 
     func seal(_ session: Session) -> String? {
         session.encoded(profile).flatMap {
-            SealedCookie.seal($0, keys: config.keys, purpose: .session, context: config.sessionContext)
+            SealedCookie.seal($0, keys: config.keys, purpose: .session, context: profile.sessionContext)
         }
     }
 
