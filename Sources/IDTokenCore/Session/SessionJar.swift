@@ -122,7 +122,7 @@ struct SessionJar {
         let name = cookieName
         var others = 0, count = 0
         for pair in request.cookies.pairs {
-            if pair.name == name || pair.name.hasPrefix(name + "_") || pair.name.contains(LoginState.cookiePrefix) { continue }
+            if pair.name == name || pair.name.hasPrefix(name + "_") || ASCII.contains(pair.name, LoginState.cookiePrefix) { continue }
             others += pair.name.utf8.count + 1 + pair.value.utf8.count
             count += 1
         }
