@@ -118,8 +118,8 @@ extension Session {
         }
         parts.append(bytes[from...])
         guard parts.count == 3, let h = Base64URL.decode(parts[0]), let p = Base64URL.decode(parts[1]),
-              let s = Base64URL.decode(parts[2]), Base64URL.encode(h).utf8.elementsEqual(parts[0]),
-              Base64URL.encode(p).utf8.elementsEqual(parts[1]), Base64URL.encode(s).utf8.elementsEqual(parts[2]) else { return nil }
+              let s = Base64URL.decode(parts[2]), Array(Base64URL.encode(h).utf8)[...] == parts[0],
+              Array(Base64URL.encode(p).utf8)[...] == parts[1], Array(Base64URL.encode(s).utf8)[...] == parts[2] else { return nil }
         return (h, p, s)
     }
 
