@@ -33,7 +33,7 @@ struct CachePlacement: SessionPlacement {
 
     func save(_ session: Session, id existing: String?, _ jar: SessionJar, now: Int64) -> SessionJar.Saved {
         guard let sealed = jar.seal(session) else { return .failed }
-        var rng = SystemRandomNumberGenerator()
+        var rng = BufferedSystemRandom()
         let id = existing ?? LoginState.randomToken(using: &rng)
         let config = jar.config
         let until = config.sessionIdleTimeout > 0 ? min(session.expiresAt, now + config.sessionIdleTimeout) : session.expiresAt
