@@ -2,11 +2,12 @@
 import Glibc
 #endif
 
-/// The kernel's random bytes, as SystemRandomNumberGenerator gives them (getrandom), but 64 at a time.
+/// The kernel's random bytes, as SystemRandomNumberGenerator gives them (getrandom, here through glibc's
+/// getentropy, up to 256 bytes a call), but 64 at a time.
 /// SystemRandomNumberGenerator makes a system call per 8 bytes: eight for a login's state and nonce,
 /// about 0.5 µs each on a test machine, where one does. Made per request and never shared or kept, so
 /// no byte is ever served twice; nothing is fetched until a request asks (a protected request never
-/// does). When getrandom does not deliver in full (interrupted), SystemRandomNumberGenerator serves.
+/// does). Should getentropy fail, SystemRandomNumberGenerator serves.
 package struct BufferedSystemRandom: RandomNumberGenerator {
     private var words: [UInt64] = []
     private var used = 0
@@ -28,7 +29,7 @@ package struct BufferedSystemRandom: RandomNumberGenerator {
 
     private static func fetch() -> [UInt64]? {
         var words = [UInt64](repeating: 0, count: wordsPerFetch)
-        let n = words.withUnsafeMutableBytes { getrandom($0.baseAddress, $0.count, 0) }
-        return n == wordsPerFetch * MemoryLayout<UInt64>.size ? words : nil
+        let failed = words.withUnsafeMutableBytes { getentropy($0.baseAddress, $0.count) } != 0
+        return failed ? nil : words
     }
 }
