@@ -52,4 +52,12 @@ import Testing
         let d = SetCookie(name: "n", value: "", maxAge: nil, secure: false, httpOnly: false, sameSite: nil)
         #expect(d.headerValue == "n=; Path=/")
     }
+
+    /// Store keys outlive a release (file store, Redis): these are what the key format has always given.
+    @Test func storeKeysAreUnchanged() {
+        #expect(String(decoding: StoreKey.make(.session, "abc", context: "client\u{0}https://op/.well-known/openid-configuration"), as: UTF8.self)
+            == "idtoken:s:hCDI1XQYzvgQdffVKKIvzUE7UYFlupjWgj48CGePtos")
+        #expect(String(decoding: StoreKey.make(.sub, "Zoë", context: "c\u{0}i"), as: UTF8.self)
+            == "idtoken:sub:Sv3omK8bxVHlkXVIZ8K55vtDDs8ncJXiyS5slLyXmNQ")
+    }
 }
