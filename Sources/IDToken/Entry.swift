@@ -175,7 +175,8 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     req.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
     req.xForwardedHost = CExport.optionalString(r.x_forwarded_host)
     req.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
-    var rng = SystemRandomNumberGenerator()
+    // One getrandom for a login's state and nonce instead of eight; nothing fetched unless used.
+    var rng = BufferedSystemRandom()
     let decision = RequestDecider.decide(req, site: site, now: now, rng: &rng)
     export(decision, events: work.metricEvents(fetchedBy: site.provider), into: out, request: r)
     out.pointee.work_cookie_lookups = UInt32(clamping: work.cookieLookups)

@@ -87,7 +87,7 @@ struct SessionJar {
 
     func seal(_ session: Session) -> String? {
         session.encoded(profile).flatMap {
-            SealedCookie.seal($0, keys: config.keys, purpose: .session, context: config.sessionContext)
+            SealedCookie.seal($0, keys: config.keys, purpose: .session, context: profile.sessionContext)
         }
     }
 
@@ -124,7 +124,7 @@ struct SessionJar {
         let name = cookieName
         var others = 0, count = 0
         for pair in request.cookies.pairs {
-            if pair.name == name || pair.name.hasPrefix(name + "_") || pair.name.contains(LoginState.cookiePrefix) { continue }
+            if pair.name == name || pair.name.hasPrefix(name + "_") || ASCII.contains(pair.name, LoginState.cookiePrefix) { continue }
             others += pair.name.utf8.count + 1 + pair.value.utf8.count
             count += 1
         }

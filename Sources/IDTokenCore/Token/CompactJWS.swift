@@ -47,13 +47,13 @@ struct CompactJWS {
         guard parts.count == 3 else {
             throw .malformed(parts.count == 5 ? "encrypted tokens (JWE) are not accepted" : "not three dot-separated parts")
         }
-        guard let headerBytes = Base64URL.decode(String(decoding: parts[0], as: UTF8.self)[...]) else {
+        guard let headerBytes = Base64URL.decode(parts[0]) else {
             throw .malformed("header is not base64url")
         }
-        guard let payload = Base64URL.decode(String(decoding: parts[1], as: UTF8.self)[...]) else {
+        guard let payload = Base64URL.decode(parts[1]) else {
             throw .malformed("payload is not base64url")
         }
-        guard let signature = Base64URL.decode(String(decoding: parts[2], as: UTF8.self)[...]) else {
+        guard let signature = Base64URL.decode(parts[2]) else {
             throw .malformed("signature is not base64url")
         }
         let parsed: JSONValue
