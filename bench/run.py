@@ -534,6 +534,7 @@ def run_wrk(inst, cookies, seconds, threads, connections):
         "rps": requests_done / (v["duration_us"] / 1e6) if v.get("duration_us") else 0.0,
         "p50_ms": v.get("p50_us", 0) / 1000.0,
         "p99_ms": v.get("p99_us", 0) / 1000.0,
+        "max_ms": v.get("max_us", 0) / 1000.0,
         "cpu_us": cpu / requests_done * 1e6 if requests_done else None,
         "cpu_us_from_ticks": cpu_ticks_between(before, after) / requests_done * 1e6 if requests_done else None,
         "errors": v.get("non2xx", 0) + kinds["connect_errors"] + kinds["read_errors"] + kinds["write_errors"],
@@ -936,6 +937,7 @@ def summarize_run(rec, configs):
                 x["rps"] for x in w) else None,
             "p50_ms": median(x["p50_ms"] for x in w),
             "p99_ms": median(x["p99_ms"] for x in w),
+            "max_ms": max((x.get("max_ms", 0) for x in all_wrk), default=None),
             "cpu_us": median(x["cpu_us"] for x in w),
             "cpu_over_plain_us": median(x["cpu_us"] - p["cpu_us"] for x, p in zip(w, plain)
                                         if x["cpu_us"] is not None and p["cpu_us"] is not None),
@@ -1067,6 +1069,7 @@ def table_rows(results):
         ("  spread over runs (max/min-1)", ("rps_spread_runs", None, "single"), "{:.0%}"),
         ("latency p50 (ms)", "p50_ms", "{:.2f}"),
         ("latency p99 (ms)", "p99_ms", "{:.2f}"),
+        ("latency max (ms), the run's slowest", "max_ms", "{:,.0f}"),
         ("server CPU / request (µs)", "cpu_us", "{:.1f}"),
         ("  module cost over plain (µs)", "cpu_over_plain_us", "{:+.1f}"),
         ("  ratio to plain", "cpu_vs_plain", "{:.2f}"),
@@ -1191,7 +1194,7 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=None,
                     help="runs, each with fresh httpd instances (default 3; 1 with --quick)")
     ap.add_argument("--rounds", type=int, default=2, help="rounds per run, configurations interleaved (default 2)")
-    ap.add_argument("--duration", type=int, default=8, help="seconds of wrk per configuration and round (default 8)")
+    ap.add_argument("--duration", type=int, default=6, help="seconds of wrk per configuration and round (default 6)")
     ap.add_argument("--logins", type=int, default=100, help="logins per alg, configuration and round (default 100)")
     ap.add_argument("--warmup-logins", type=int, default=20, help="unrecorded logins per alg before round 1 of a run")
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")

@@ -48,4 +48,5 @@ function done(summary, latency, requests)
     io.write(string.format("BENCH p%d_us %d\n", p, latency:percentile(p)))
   end
   io.write(string.format("BENCH mean_us %d\n", latency.mean))
+  io.write(string.format("BENCH max_us %d\n", latency.max))
 end
