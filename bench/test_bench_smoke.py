@@ -61,7 +61,7 @@ def test_every_row_is_printed(quick):
     """The rows the issue asks for, among them: ratios to plain and to mod_auth_openidc, the login's two
     requests apart, PSS, the kinds of error."""
     labels = [label for label, _, _ in run.table_rows(quick)]
-    for wanted in ("ratio to plain (target: cookie ≥ 0.90, cache ≥ 0.85)", "server CPU / login RS256 (µs): redirect GET",
+    for wanted in ("  ratio to plain (target: cookie ≥ 0.90, cache ≥ 0.85)", "server CPU / login RS256 (µs): redirect GET",
                    "  callback POST (µs)", "  login = GET + POST (µs)",
                    "  ratio to openidc, same sessions (target ≤ 0.3)", "  PSS ratio to openidc, same sessions",
                    "errors: responses not 2xx (status×count)", "errors: connect/read/write"):
