@@ -140,13 +140,17 @@ def test_fat_token_session_cookie_figure(quick, column):
 
 @pytest.mark.parametrize("column", run.CONFIGS)
 def test_no_errors(quick, column):
-    """Any response not 2xx and any connect, read or write error fails (a module's bug shows so); a
-    timeout (no answer within wrk's --timeout, 10 s, on a loaded machine) is reported, not failed on."""
+    """Any response not 2xx and any connect, read or write error fails (a module's bug shows so), unless
+    httpd's error log says it closed that many keep-alive connections itself because all of a child's
+    workers were busy (the event MPM does so for any module; with fewer wrk connections than threads it
+    should not happen); a timeout (no answer within wrk's --timeout, 10 s, on a loaded machine) is
+    reported, not failed on."""
     s = quick["summary"][column]
-    assert s["wrk_errors"] == 0, (
-        "%s: %d wrk errors: %d responses not 2xx %s, %d connect, %d read, %d write errors (and %d timeouts)" % (
+    assert s["wrk_unexplained_errors"] == 0, (
+        "%s: %d wrk errors: %d responses not 2xx %s, %d connect, %d read, %d write errors; %d keep-alive "
+        "connections closed by httpd with all workers busy (and %d timeouts)" % (
             column, s["wrk_errors"], s["wrk_non2xx"], s["wrk_statuses"], s["wrk_connect_errors"],
-            s["wrk_read_errors"], s["wrk_write_errors"], s["wrk_timeouts"]))
+            s["wrk_read_errors"], s["wrk_write_errors"], s["wrk_busy_closed"], s["wrk_timeouts"]))
     assert s["login_failures"] == 0, "%s: failed logins: %s" % (column, quick["login_failures"].get(column))
     crashes = [line for line in quick["problems"].get(column, []) if "exit signal" in line]
     assert not crashes, "%s: an Apache child crashed:\n%s" % (column, "\n".join(crashes))
