@@ -170,17 +170,22 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
     if let handles = r.dir_configs, r.dir_configs_count > 0 {
         req.dirHandles = Array(UnsafeBufferPointer(start: handles, count: r.dir_configs_count))
     }
-    req.peerAddress = CExport.optionalString(r.peer_ip)
-    req.forwarded = CExport.optionalString(r.forwarded)
-    req.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
-    req.xForwardedHost = CExport.optionalString(r.x_forwarded_host)
-    req.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
+    setPeer(of: r, on: &req)
     // One getrandom for a login's state and nonce instead of eight; nothing fetched unless used.
     var rng = BufferedSystemRandom()
     let decision = RequestDecider.decide(req, site: site, now: now, rng: &rng)
     export(decision, events: work.metricEvents(fetchedBy: site.provider), into: out, request: r)
     out.pointee.work_cookie_lookups = UInt32(clamping: work.cookieLookups)
     out.pointee.work_sealed_opens = UInt32(clamping: work.sealedOpens)
+}
+
+/// The connection's peer and the headers a proxy describes the browser's request with (TrustedProxies).
+func setPeer(of r: idt_request, on req: inout AuthRequest) {
+    req.peerAddress = CExport.optionalString(r.peer_ip)
+    req.forwarded = CExport.optionalString(r.forwarded)
+    req.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
+    req.xForwardedHost = CExport.optionalString(r.x_forwarded_host)
+    req.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
 }
 
 func export(_ decision: Decision, events: MetricEvents?, into out: UnsafeMutablePointer<idt_decision>,

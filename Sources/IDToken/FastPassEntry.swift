@@ -14,11 +14,7 @@ func fastPass(_ r: idt_request, site: Site, now: Int64, into out: UnsafeMutableP
        r.forwarded != nil || r.x_forwarded_proto != nil || r.x_forwarded_host != nil || r.x_forwarded_port != nil {
         // The scheme the browser used, as RequestDecider sees it behind a trusted proxy.
         var seen = AuthRequest(method: "GET", scheme: String(cString: scheme), host: CExport.optionalString(r.host) ?? "", target: "/")
-        seen.peerAddress = CExport.optionalString(r.peer_ip)
-        seen.forwarded = CExport.optionalString(r.forwarded)
-        seen.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
-        seen.xForwardedHost = CExport.optionalString(r.x_forwarded_host)
-        seen.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
+        setPeer(of: r, on: &seen)
         config.trustedProxies.apply(to: &seen)
         secure = seen.scheme == "https"
     } else {

@@ -109,14 +109,7 @@ extension Session {
     private static func canonicalParts(_ token: String) -> (header: [UInt8], payload: [UInt8], signature: [UInt8])? {
         // On bytes: String.split and String comparison go by Character, which cost a quarter of a
         // login's instructions here.
-        let bytes = Array(token.utf8)
-        var parts = [ArraySlice<UInt8>]()
-        var from = 0
-        for i in bytes.indices where bytes[i] == UInt8(ascii: ".") {
-            parts.append(bytes[from..<i])
-            from = i + 1
-        }
-        parts.append(bytes[from...])
+        let parts = CompactJWS.dotSeparated(Array(token.utf8))
         guard parts.count == 3, let h = Base64URL.decode(parts[0]), let p = Base64URL.decode(parts[1]),
               let s = Base64URL.decode(parts[2]), Array(Base64URL.encode(h).utf8)[...] == parts[0],
               Array(Base64URL.encode(p).utf8)[...] == parts[1], Array(Base64URL.encode(s).utf8)[...] == parts[2] else { return nil }

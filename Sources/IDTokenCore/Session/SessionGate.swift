@@ -23,7 +23,8 @@ enum SessionGate {
             request.work.foundEndedSession = true
             return .none
         }
-        if let unmet = LocationRules(request.dir).unmet(by: loaded.session, now: now, clockSkew: config.clockSkew) {
+        let rules = LocationRules(request.dir)
+        if let unmet = rules.unmet(by: loaded.session, now: now, clockSkew: config.clockSkew) {
             return .stepUp("session of '\(Masking.printable(loaded.session.subject))' \(unmet)")
         }
         var setCookies = [String]()
@@ -46,21 +47,22 @@ enum SessionGate {
             rendered = render(loaded.session, shape)
             if let sealed = loaded.sealed { site.openedSessions.remember(rendered, as: shape, for: sealed) }
         }
-        if setCookies.isEmpty, !request.isInternal { remember(rendered, loaded, jar, site: site, now: now) }
+        if setCookies.isEmpty, !request.isInternal { remember(rendered, loaded, jar, rules: rules, site: site, now: now) }
         return .pass(Decision.Pass(rendered: rendered, setCookies: setCookies))
     }
 
     /// Lets FastPass answer the same request alike until the first second this check could answer
     /// otherwise: the session's end, its idle deadline (the slow path passes while `now - refreshedAt`
     /// is at most the idle timeout), its next refresh, the location's max_age.
-    private static func remember(_ rendered: RenderedClaims, _ loaded: SessionJar.Loaded, _ jar: SessionJar, site: Site, now: Int64) {
+    private static func remember(_ rendered: RenderedClaims, _ loaded: SessionJar.Loaded, _ jar: SessionJar, rules: LocationRules,
+                                 site: Site, now: Int64) {
         guard let value = jar.sessionCookieValues().first, let sealed = loaded.sealed else { return }
         let config = site.config, session = loaded.session
         var until = session.expiresAt
         if config.sessionIdleTimeout > 0 {
             until = min(until, session.refreshedAt + config.sessionIdleTimeout + 1, session.refreshedAt + config.sessionRefreshInterval)
         }
-        if let maxAge = LocationRules(jar.request.dir).maxAge, let at = session.authTime {
+        if let maxAge = rules.maxAge, let at = session.authTime {
             until = min(until, at + maxAge + config.clockSkew + 1)
         }
         guard until > now else { return }

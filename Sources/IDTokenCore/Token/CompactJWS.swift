@@ -33,10 +33,9 @@ struct CompactJWS {
     let signingInput: [UInt8]
     let signature: [UInt8]
 
-    init(_ token: String) throws(TokenError) {
-        let bytes = Array(token.utf8)
-        guard bytes.count <= Self.maximumLength else { throw .tooLarge(bytes: bytes.count) }
-        // Not Collection.split: its closure per byte cost more than the rest of the parsing.
+    /// A compact serialization's parts, on bytes. Not Collection.split: its closure per byte cost more
+    /// than the rest of the parsing.
+    static func dotSeparated(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
         var parts = [ArraySlice<UInt8>]()
         var from = 0
         for i in bytes.indices where bytes[i] == UInt8(ascii: ".") {
@@ -44,6 +43,13 @@ struct CompactJWS {
             from = i + 1
         }
         parts.append(bytes[from...])
+        return parts
+    }
+
+    init(_ token: String) throws(TokenError) {
+        let bytes = Array(token.utf8)
+        guard bytes.count <= Self.maximumLength else { throw .tooLarge(bytes: bytes.count) }
+        let parts = Self.dotSeparated(bytes)
         guard parts.count == 3 else {
             throw .malformed(parts.count == 5 ? "encrypted tokens (JWE) are not accepted" : "not three dot-separated parts")
         }
