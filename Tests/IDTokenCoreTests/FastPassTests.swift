@@ -142,6 +142,22 @@ import Testing
     }
 
     /// The shortcut reads the header's bytes as CookieHeader does.
+    /// The remembered cookie is compared in blocks of 32 and 8 bytes and then byte by byte: a single
+    /// changed byte anywhere, at every length around those blocks, is seen.
+    @Test func theComparisonSeesOneChangedByteAnywhere() {
+        for count in 0...80 {
+            let a = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            a.withUnsafeBytes { x in a.withUnsafeBytes { y in #expect(PassMemo.same(x, y)) } }
+            for i in 0..<count {
+                var b = a
+                b[i] ^= 0x40
+                a.withUnsafeBytes { x in b.withUnsafeBytes { y in #expect(!PassMemo.same(x, y), "byte \(i) of \(count)") } }
+            }
+            let longer = a + [0]
+            a.withUnsafeBytes { x in longer.withUnsafeBytes { y in #expect(!PassMemo.same(x, y)) } }
+        }
+    }
+
     @Test func theFirstValueIsReadAsCookieHeaderReadsIt() {
         let headers = ["a=1; idtoken_session=xyz; b=2", " idtoken_session = q", "idtoken_session=\"quoted\"; x=y",
                        "idtoken_session=first; idtoken_session=second", "noequals; idtoken_session=v ;", "idtoken_sessionx=1",
