@@ -379,14 +379,43 @@ int store_value_ok(const store_ctx *ctx, const unsigned char *value, size_t valu
 
 /* ---- The socache adapter -------------------------------------------------------------------------- */
 
+/* mod_socache_shmcb picks one of its subcaches by a key's first byte (and filters by its second):
+ * every key of ours starts with "idtoken:", so they all went to one subcache, a 32nd of the cache or
+ * less, and a few logins later the oldest sessions and single-use marks were gone. Two bytes of a hash
+ * of the key go in front. Only for shmcb: its entries do not outlive a restart, so no one is logged out
+ * by the change, where memcache's would be. */
+static const unsigned char *socache_key(const store_ctx *ctx, const unsigned char *key, size_t key_len,
+                                        unsigned int *len)
+{
+    unsigned char *spread;
+    apr_uint32_t h = 2166136261u;
+    size_t i;
+
+    *len = (unsigned int)key_len;
+    if (strcmp(store_provider->name, "shmcb") != 0) {
+        return key;
+    }
+    for (i = 0; i < key_len; ++i) {
+        h = (h ^ key[i]) * 16777619u;
+    }
+    spread = apr_palloc(ctx->r->pool, key_len + 2);
+    spread[0] = (unsigned char)(h >> 24);
+    spread[1] = (unsigned char)(h >> 16);
+    memcpy(spread + 2, key, key_len);
+    *len = (unsigned int)key_len + 2;
+    return spread;
+}
+
 /* The unlocked calls. */
 static apr_status_t socache_retrieve(const store_ctx *ctx, const unsigned char *key, size_t key_len,
                                      unsigned char **found, unsigned int *found_len)
 {
+    unsigned int len;
+    const unsigned char *k = socache_key(ctx, key, key_len, &len);
+
     *found = store_read_buffer(ctx->r);
     *found_len = STORE_VALUE_MAX;
-    return store_provider->retrieve(store_instance, ctx->r->server, key, (unsigned int)key_len,
-                                    *found, found_len, ctx->r->pool);
+    return store_provider->retrieve(store_instance, ctx->r->server, k, len, *found, found_len, ctx->r->pool);
 }
 
 static apr_status_t socache_store(const store_ctx *ctx, const unsigned char *key, size_t key_len,
@@ -395,8 +424,10 @@ static apr_status_t socache_store(const store_ctx *ctx, const unsigned char *key
     /* An empty value may come as NULL (Swift's empty arrays have no address). store() takes a
      * non-const buffer but only copies from it. */
     static unsigned char empty[1];
+    unsigned int len;
+    const unsigned char *k = socache_key(ctx, key, key_len, &len);
 
-    return store_provider->store(store_instance, ctx->r->server, key, (unsigned int)key_len,
+    return store_provider->store(store_instance, ctx->r->server, k, len,
                                  apr_time_from_sec(expires_at),
                                  value ? (unsigned char *)value : empty,
                                  (unsigned int)value_len, ctx->r->pool);
@@ -457,14 +488,15 @@ static int32_t socache_get(void *ctxv, const unsigned char *key, size_t key_len,
 static int32_t socache_remove(void *ctxv, const unsigned char *key, size_t key_len)
 {
     store_ctx *ctx = ctxv;
+    unsigned int len;
     int locked;
     apr_status_t rv;
 
     if (!store_key_ok(ctx, key, key_len) || !store_enter(ctx, 0, &locked)) {
         return IDT_STORE_ERROR;
     }
-    rv = store_provider->remove(store_instance, ctx->r->server, key, (unsigned int)key_len,
-                                ctx->r->pool);
+    key = socache_key(ctx, key, key_len, &len);
+    rv = store_provider->remove(store_instance, ctx->r->server, key, len, ctx->r->pool);
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
     }

@@ -35,10 +35,12 @@ from run import (ALGS, CONFIGS, RESOURCE, BenchApache, FillerCookie, Minter, Pro
                  SetCookie, cookie_header, real_login)
 from harness import wait_for  # noqa: E402
 
-# plain Apache gets a cookie header as long as mod_auth_idtoken's after a login with the demo
-# provider's default token (bench/run.py measures it: 1,563 bytes), so that Apache's own parsing of
-# the header is not counted as the module's.
-SMALL_SESSION = [type("Session", (), {"name": "idtoken_session", "value": "v" * 1563})]
+# plain Apache gets a cookie header exactly as long as idtoken-cookie's real session cookie (measured
+# first when both run), so that Apache's own parsing of the header is not counted as the module's.
+# Without idtoken-cookie in the run, this stand-in (about what the demo provider's default token seals to).
+SMALL_SESSION = [type("Session", (), {"name": "idtoken_session", "value": "v" * 640})]
+# The session cookies of idtoken-cookie's last real login: plain gets a cookie header exactly as long.
+SEEN_SESSION = {}
 TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)
 
 
@@ -154,7 +156,11 @@ def one_run(kind, provider, minter, requests, logins_alg=None, n_logins=0, modul
     inst = CallgrindApache(kind, provider, module=module, redis=redis)
     inst.start()
     try:
-        cookies = real_login(inst)[0] if kind != "plain" else [FillerCookie(SMALL_SESSION)]
+        if kind == "plain":
+            cookies = [FillerCookie(SEEN_SESSION.get("idtoken-cookie", SMALL_SESSION))]
+        else:
+            cookies = real_login(inst)[0]
+            SEEN_SESSION.setdefault(kind, cookies)
         bad = protected_requests(inst, cookies, 100 + requests)
         if n_logins:
             bad += logins(inst, minter, logins_alg, n_logins)
@@ -163,7 +169,8 @@ def one_run(kind, provider, minter, requests, logins_alg=None, n_logins=0, modul
                 kind, inst.proc.returncode, inst.logs()))
         inst.stop()
         # Run 2's is kept for callgrind_annotate.
-        kept = Path("/tmp/mod_auth_idtoken-callgrind-%s%s.out" % (kind, "-login-" + logins_alg if n_logins else ""))
+        kept = Path("/tmp/mod_auth_idtoken-callgrind-%s%s%s.out" % (
+            kind, "-login-" + logins_alg if n_logins else "", "" if requests or n_logins else "-base"))
         shutil.copy(inst.out, kept)
         return inst.instructions(), bad, kept
     finally:
@@ -185,6 +192,36 @@ def annotate(path, top):
     return "\n".join(out)
 
 
+def function_counts(path, inclusive):
+    """{function: instructions} of one callgrind file, own or inclusive."""
+    r = subprocess.run(["callgrind_annotate", "--inclusive=" + inclusive, "--threshold=100", str(path)],
+                       capture_output=True, text=True)
+    counts = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"^\s*([\d,]+) \([^)]*\)\s+(?:\*\s+)?(.+)$", line)
+        if m and "PROGRAM TOTALS" not in line:
+            name = re.sub(r" \[[^\]]*\]$", "", m.group(2))  # the object's path differs from run to run
+            counts[name] = counts.get(name, 0) + int(m.group(1).replace(",", ""))
+    return counts
+
+
+def per_request_profile(base, more, n, top):
+    """The functions a protected request costs, per request: run 2's counts minus run 1's, divided by N.
+    The login, warm-up and one-time work (first use of a type, a cache filled) cancel out, which the
+    whole-run annotation mixes in."""
+    out = []
+    for inclusive in ("yes", "no"):
+        a, b = function_counts(base, inclusive), function_counts(more, inclusive)
+        rows = sorted(((b.get(k, 0) - a.get(k, 0)) / n, k) for k in set(a) | set(b))
+        rows = [r for r in reversed(rows) if r[0] >= 1][:top]
+        lines = ["%10.0f  %s" % r for r in rows]
+        if shutil.which("swift-demangle"):
+            lines = subprocess.run(["swift-demangle", "--simplified"], input="\n".join(lines), capture_output=True,
+                                   text=True).stdout.splitlines()
+        out.append("-- %s instructions per request\n" % ("inclusive" if inclusive == "yes" else "own") + "\n".join(lines))
+    return "\n".join(out)
+
+
 def measure(args):
     """Every configuration's three kinds of run: {config: {"request", "login RS256", ..., "bad"}}."""
     provider = Provider("--test-controls", "--auto-login", client_id=run.CLIENT_ID)
@@ -201,14 +238,19 @@ def measure(args):
     # idtoken-redis's store (Redis's own instructions are not counted: only httpd runs under callgrind).
     redis = run.Redis() if "idtoken-redis" in args.configs else None
     results = {}
+    # plain after idtoken-cookie, so that its filler cookie is as long as the real session cookie.
+    order = sorted(args.configs, key=lambda k: (k == "plain" and "idtoken-cookie" in args.configs, 0))
     try:
-        for kind in args.configs:
-            base, bad, _ = one_run(kind, provider, minter, 0, module=module, redis=redis)
+        for kind in order:
+            base, bad, base_dump = one_run(kind, provider, minter, 0, module=module, redis=redis)
             more, b, dump = one_run(kind, provider, minter, args.requests, module=module, redis=redis)
             row = {"request": (more - base) / args.requests, "bad": bad + b}
             if args.annotate:
                 print("== %s: top functions, inclusive, whole run (login + %d requests)\n%s" % (
                     kind, 100 + args.requests, annotate(dump, args.annotate)), flush=True)
+            if args.per_request:
+                print("== %s: per protected request (run 2 - run 1) / %d\n%s" % (
+                    kind, args.requests, per_request_profile(base_dump, dump, args.requests, args.per_request)), flush=True)
             if kind != "plain":
                 for alg in ALGS:
                     total, b, _ = one_run(kind, provider, minter, 0, alg, args.logins, module, redis)
@@ -220,7 +262,7 @@ def measure(args):
         provider.stop()
         if redis:
             redis.stop()
-    return results
+    return {k: results[k] for k in args.configs if k in results}
 
 
 def main(argv=None):
@@ -229,6 +271,8 @@ def main(argv=None):
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--logins", type=int, default=100)
     ap.add_argument("--annotate", type=int, default=0, metavar="N")
+    ap.add_argument("--per-request", type=int, default=0, metavar="N",
+                    help="print the N functions costing most per protected request (run 2 minus run 1)")
     ap.add_argument("--symbols", action="store_true",
                     help="load the unstripped .build/release/libIDToken.so, so the annotation names Swift functions")
     args = ap.parse_args(argv)

@@ -427,7 +427,7 @@ def one_mpm(mpm_name, provider, module, core_dir, args):
     result = {"mpm": mpm_name, "cycles": 0, "actions": {a: 0 for a in ACTIONS}, "crash_lines": [], "cores": [],
               "httpd_race": [], "backtraces": [],
               "sigkilled": 0, "slow_exits": 0, "killed": [], "control_failures": [], "logins_ok": 0,
-              "logins_failed": 0, "wrk_requests": 0, "seconds": 0.0}
+              "logins_failed": 0, "wrk_requests": 0, "seconds": 0.0, "self_check_pid": None}
     started = time.monotonic()
     rng = random.Random(args.seed)
     inst = StressApache(provider, mpm_name, module, args.max_connections_per_child, plain=args.plain)
@@ -450,6 +450,7 @@ def one_mpm(mpm_name, provider, module, core_dir, args):
             if args.self_check and cycle == 1:
                 victims = child_pids(inst.pid)
                 if victims:
+                    result["self_check_pid"] = victims[0]
                     os.kill(victims[0], signal.SIGSEGV)
                     time.sleep(0.5)
             if action in ("stop", "graceful-stop"):

@@ -61,8 +61,12 @@ def test_a_crashed_child_is_seen():
     p, results = stopstart("--mpm", "event", "--cycles", "1", "--self-check", "--allow-httpd-race")
     r = results["results"][0]
     assert p.returncode == 1 and "verdict: CRASHED" in p.stdout, p.stdout[-3000:]
-    assert len(r["crash_lines"]) == 1 and "exit signal Segmentation fault" in r["crash_lines"][0], r
-    assert r["httpd_race"] == []
+    assert r["self_check_pid"], r
+    victim = "child pid %d exit signal Segmentation fault" % r["self_check_pid"]
+    assert sum(victim in line for line in r["crash_lines"]) == 1, r
+    # httpd's own stop race may strike another child in the same stop (it did in CI once): that one is
+    # allowed, but the child we killed must never be taken for it.
+    assert not any(victim in entry["line"] for entry in r["httpd_race"]), r["httpd_race"]
     pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
     if not pattern.startswith("|") and "/" not in pattern:
         assert len(r["cores"]) == 1, "no core file although kernel.core_pattern is %r: %r" % (pattern, r)

@@ -4,43 +4,57 @@
 # benchmark harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each stage's wall time, printed at the end, so a slow CI run says where its minutes went.
+timings=()
+last_stage=""
+stage_started=$SECONDS
+stage() {
+  if [ -n "$last_stage" ]; then timings+=("$(printf '%5d s  %s' $((SECONDS - stage_started)) "$last_stage")"); fi
+  last_stage="$1"
+  stage_started=$SECONDS
+  [ -z "$1" ] || echo "== $1"
+}
+stage "install dependencies"
 ./scripts/install-deps.sh
-echo "== LemonLDAP::NG for the interop test (Tests/interop/lemonldap)"
+stage "LemonLDAP::NG for the interop test (Tests/interop/lemonldap)"
 bash Tests/interop/lemonldap/install.sh
 export PATH="/opt/swift/usr/bin:$PATH"
 
-echo "== build (release library + Apache module)"
+stage "build (release library + Apache module)"
 make module
-echo "== unit tests (Swift core)"
+stage "unit tests (Swift core)"
 swift test
 # The module must work in every MPM Debian ships: the whole suite under event, then all but the
 # browser tests (they exercise Chromium, not the MPM) under prefork and worker. Each run goes ahead
 # even when an earlier one failed; the script fails if any did.
 failed=()
-echo "== end-to-end tests, event MPM (real Apache, demo provider, headless Chromium)"
+stage "end-to-end tests, event MPM (real Apache, demo provider, headless Chromium)"
 E2E_MPM=event python3 -m pytest Tests/e2e -q -p no:cacheprovider "$@" || failed+=(event)
 # Files whose tests do not depend on the MPM (the provider alone, configtest, token validation) run
 # under event only.
 same_under_every_mpm=(test_provider.py test_configtest.py test_docs_examples.py test_validation.py)
 ignore=()
 for f in "${same_under_every_mpm[@]}"; do ignore+=(--ignore "Tests/e2e/$f"); done
-echo "== end-to-end tests, prefork MPM (all but the browser tests and the MPM-independent files)"
+stage "end-to-end tests, prefork MPM (all but the browser tests and the MPM-independent files)"
 E2E_MPM=prefork python3 -m pytest Tests/e2e -q -p no:cacheprovider -m "not browser" "${ignore[@]}" "$@" || failed+=(prefork)
 # worker has event's threads in prefork's kind of child: the whole suite under event (threads) and
 # prefork (processes) covers both; under worker, the files where how the MPM runs children and
 # connections shows (restarts, faults under load, stores shared by processes, the MPM check itself).
-echo "== end-to-end tests, worker MPM (the files where the MPM matters)"
+stage "end-to-end tests, worker MPM (the files where the MPM matters)"
 E2E_MPM=worker python3 -m pytest -q -p no:cacheprovider -m "not browser" Tests/e2e/test_mpm.py Tests/e2e/test_restart.py \
   Tests/e2e/test_faults.py Tests/e2e/test_store.py Tests/e2e/test_sessions.py Tests/e2e/test_login_flow.py \
   Tests/e2e/test_redis.py Tests/e2e/test_metrics.py "$@" || failed+=(worker)
-echo "== package tests (the .deb on this machine's Apache; the demo as a newcomer runs it)"
+stage "package tests (the .deb on this machine's Apache; the demo as a newcomer runs it)"
 python3 -m pytest Tests/package -q -p no:cacheprovider || failed+=(package)
-echo "== benchmark harness smoke run (one short round; no timing is asserted)"
+stage "benchmark harness smoke run (one short round; no timing is asserted)"
 python3 -m pytest bench/test_bench_smoke.py bench/test_instructions_smoke.py -q -p no:cacheprovider || failed+=(bench)
-echo "== soak harness smoke run (2x10^4 requests, 200 logins; no timing is asserted)"
+stage "soak harness smoke run (2x10^4 requests, 200 logins; no timing is asserted)"
 python3 -m pytest bench/test_soak_smoke.py -q -p no:cacheprovider || failed+=(soak)
-echo "== stop/start stress smoke run (four cycles per MPM under load; httpd's own stop race is reported, not failed)"
+stage "stop/start stress smoke run (four cycles per MPM under load; httpd's own stop race is reported, not failed)"
 python3 -m pytest bench/test_stopstart_smoke.py -q -p no:cacheprovider || failed+=(stopstart)
+stage ""
+echo "== wall time per stage (total $SECONDS s)"
+printf '%s\n' "${timings[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "tests failed: ${failed[*]}" >&2
   exit 1

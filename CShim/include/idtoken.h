@@ -310,6 +310,10 @@ typedef struct {
  * incoming headers that match it (any case, '-' or '_') from every request, protected or not, so a
  * client can never pose as the module. */
 #define IDT_HEADER_PREFIX "IDToken-"
+/* Every environment variable the core sets for a pass starts with this prefix. Within one decision the
+ * header names are distinct (any case), and so are the environment names: the module may add them
+ * without looking for its own earlier ones. */
+#define IDT_ENV_PREFIX "IDTOKEN_"
 
 /* Fills *out (zeroed by the caller), from request->alloc. */
 void idt_decide(const idt_request *request, idt_decision *out);

@@ -14,8 +14,12 @@ size_t czlib_deflate(const uint8_t *in, size_t in_len, const uint8_t *dict, size
         return 0;
     }
     memset(&z, 0, sizeof(z));
-    /* -15: raw deflate with a 32 KiB window; memLevel 9 for the best ratio on small inputs. */
-    if (deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    /* -15: raw deflate with a 32 KiB window. memLevel 6, not 9: deflateInit clears a hash table
+     * of 2^(memLevel+8) bytes, 128 KiB at 9, which cost more than compressing a session's token
+     * (about 130,000 instructions of a login's 1.5 million). On ID tokens of 0.4 to 24 KB the output
+     * is as long at 6 as at 9 (byte for byte the same on the smaller ones). Level 9 is kept: 6 gives
+     * about 2 % more on large tokens. */
+    if (deflateInit2(&z, 9, Z_DEFLATED, -15, 6, Z_DEFAULT_STRATEGY) != Z_OK) {
         return 0;
     }
     if (dict_len > 0 && deflateSetDictionary(&z, dict, (uInt)dict_len) != Z_OK) {

@@ -139,6 +139,8 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         out.pointee.log_message = CExport.literal("request for an unregistered site")
         return
     }
+    let now = Int64(time(nil))
+    if r.internal == 0, r.body_read == 0, fastPass(r, site: site, now: now, into: out) { return }
     var body: [UInt8]?
     if r.body_read != 0 {
         body = r.body.map { Array(UnsafeRawBufferPointer(start: $0, count: r.body_len)) } ?? []
@@ -165,19 +167,28 @@ public func idt_decide(_ request: UnsafePointer<idt_request>?, _ out: UnsafeMuta
         store: r.store.map { CStore($0, counting: work) },
         dir: SiteRegistry.dir(r.dir_configs, count: r.dir_configs_count),
         work: work)
-    req.peerAddress = CExport.optionalString(r.peer_ip)
-    req.forwarded = CExport.optionalString(r.forwarded)
-    req.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
-    req.xForwardedHost = CExport.optionalString(r.x_forwarded_host)
-    req.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
-    var rng = SystemRandomNumberGenerator()
-    let decision = RequestDecider.decide(req, site: site, now: Int64(time(nil)), rng: &rng)
+    if let handles = r.dir_configs, r.dir_configs_count > 0 {
+        req.dirHandles = Array(UnsafeBufferPointer(start: handles, count: r.dir_configs_count))
+    }
+    setPeer(of: r, on: &req)
+    // One getrandom for a login's state and nonce instead of eight; nothing fetched unless used.
+    var rng = BufferedSystemRandom()
+    let decision = RequestDecider.decide(req, site: site, now: now, rng: &rng)
     export(decision, events: work.metricEvents(fetchedBy: site.provider), into: out, request: r)
     out.pointee.work_cookie_lookups = UInt32(clamping: work.cookieLookups)
     out.pointee.work_sealed_opens = UInt32(clamping: work.sealedOpens)
 }
 
-private func export(_ decision: Decision, events: MetricEvents?, into out: UnsafeMutablePointer<idt_decision>,
+/// The connection's peer and the headers a proxy describes the browser's request with (TrustedProxies).
+func setPeer(of r: idt_request, on req: inout AuthRequest) {
+    req.peerAddress = CExport.optionalString(r.peer_ip)
+    req.forwarded = CExport.optionalString(r.forwarded)
+    req.xForwardedProto = CExport.optionalString(r.x_forwarded_proto)
+    req.xForwardedHost = CExport.optionalString(r.x_forwarded_host)
+    req.xForwardedPort = CExport.optionalString(r.x_forwarded_port)
+}
+
+func export(_ decision: Decision, events: MetricEvents?, into out: UnsafeMutablePointer<idt_decision>,
                     request: idt_request) {
     var counting = Arena.counting()
     var scratch = idt_decision()
@@ -269,21 +280,27 @@ private func fill(_ decision: Decision, into out: UnsafeMutablePointer<idt_decis
 /// A rendered pass is already the strings Apache receives: its bytes are copied once and the lists
 /// point into the copy.
 private func setRendered(_ r: RenderedClaims, into out: UnsafeMutablePointer<idt_decision>, arena: inout Arena) {
+    // The counting arena places nothing (text nil) but must see every block asked for.
     let text = arena.bytes(r.bytes)
     var next = r.hasRemoteUser ? 1 : 0
-    // The lists follow one another in `bytes`: each takes the next 2 × count strings.
-    func pairs(_ count: Int) -> (UnsafeMutablePointer<idt_pair>?, Int) {
-        defer { next += 2 * count }
-        guard let list = arena.array(of: idt_pair.self, count: count), let text else { return (nil, 0) }
-        for i in 0..<count {
-            let n = next + 2 * i
-            list[i] = idt_pair(name: text + r.offsets[n], value: text + r.offsets[n + 1],
-                               name_len: r.length(of: n), value_len: r.length(of: n + 1))
-        }
-        return (list, count)
-    }
     if r.hasRemoteUser, let text { out.pointee.remote_user = text + r.offsets[0] }
-    (out.pointee.headers, out.pointee.headers_count) = pairs(r.headerCount)
-    (out.pointee.env, out.pointee.env_count) = pairs(r.envCount)
-    (out.pointee.claims, out.pointee.claims_count) = pairs(r.claimCount)
+    r.offsets.withUnsafeBufferPointer { offsets in
+        r.lengths.withUnsafeBufferPointer { lengths in
+            // The lists follow one another in `bytes`: each takes the next 2 × count strings.
+            func pairs(_ count: Int) -> (UnsafeMutablePointer<idt_pair>?, Int) {
+                defer { next += 2 * count }
+                guard next + 2 * count <= offsets.count, let list = arena.array(of: idt_pair.self, count: count),
+                      let text else { return (nil, 0) }
+                for i in 0..<count {
+                    let n = next + 2 * i
+                    list[i] = idt_pair(name: text + offsets[n], value: text + offsets[n + 1],
+                                       name_len: lengths[n], value_len: lengths[n + 1])
+                }
+                return (list, count)
+            }
+            (out.pointee.headers, out.pointee.headers_count) = pairs(r.headerCount)
+            (out.pointee.env, out.pointee.env_count) = pairs(r.envCount)
+            (out.pointee.claims, out.pointee.claims_count) = pairs(r.claimCount)
+        }
+    }
 }

@@ -324,6 +324,20 @@ def test_cache_mode_with_shmcb_after_graceful_restart_logs_in_again_cleanly(apac
     assert Login(Browser(), a).run()["REMOTE_USER"] == "alice-0001"
 
 
+def test_shmcb_keeps_every_session_of_many_logins(apache_factory, provider):
+    """shmcb picks a subcache by a key's first byte, and every key of the module starts alike: they all
+    went to one subcache, and after some eight later logins the first user was logged out (16 logins are well within the default size once spread). The adapter
+    spreads them (idtoken_store.c, socache_key)."""
+    a = apache_factory(provider.discovery_url, extra=cache_mode(None, "IDTokenCache shmcb"))
+    browsers = []
+    for _ in range(16):
+        b = Browser()
+        Login(b, a).run()
+        browsers.append(b)
+    lost = [i for i, b in enumerate(browsers) if b.get(a.url("/protected/env")).status_code != 200]
+    assert lost == [], "sessions lost after 16 logins on the default shmcb: %s" % lost
+
+
 # ---------------------------------------------------------------------------------------------------
 # Which claims the session keeps
 # ---------------------------------------------------------------------------------------------------

@@ -37,6 +37,10 @@ struct AuthorizationRequest {
         let base = Substring(utf8[..<(utf8.firstIndex(of: UInt8(ascii: "#")) ?? utf8.endIndex)])
         let joiner = base.utf8.contains(UInt8(ascii: "?"))
             ? (base.utf8.last == UInt8(ascii: "?") || base.utf8.last == UInt8(ascii: "&") ? "" : "&") : "?"
-        return base + joiner + FormEncoding.encode(parameters)
+        // One buffer for the whole URL: concatenating the endpoint, joiner and query copied each again.
+        var out = Array(base.utf8)
+        out += joiner.utf8
+        FormEncoding.append(parameters, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }

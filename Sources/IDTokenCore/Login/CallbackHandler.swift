@@ -32,7 +32,7 @@ enum CallbackHandler {
         // response, and its text would otherwise reach the log and an ErrorDocument as it is.
         if let error = form["error"] {
             guard let state = form["state"], !state.isEmpty,
-                  let login = try? loginState(for: state, request: request, config: config, now: now) else {
+                  let login = try? loginState(for: state, request: request, site: site, now: now) else {
                 throw .unsolicitedProviderError
             }
             let clearing = [LoginStart.stateCookie(login.cookieName(secure: request.isSecure), value: "", maxAge: 0).headerValue]
@@ -51,7 +51,7 @@ enum CallbackHandler {
         guard let state = form["state"], !state.isEmpty else { throw .missingParameter("state") }
         let login: LoginState
         do throws(LoginError) {
-            login = try loginState(for: state, request: request, config: config, now: now)
+            login = try loginState(for: state, request: request, site: site, now: now)
         } catch {
             // The Back button: the provider's page, loaded again, posts the spent response once more.
             if case .stateCookieMissing = error, let onward = completedAgain(state: state, request: request, site: site, now: now) {
@@ -149,13 +149,14 @@ enum CallbackHandler {
 
     /// The login this response answers, from the state cookie named after its state (over https only
     /// the `__Host-` name counts: a sibling subdomain could have planted the other).
-    private static func loginState(for state: String, request: AuthRequest, config: SiteConfig, now: Int64) throws(LoginError) -> LoginState {
+    private static func loginState(for state: String, request: AuthRequest, site: Site, now: Int64) throws(LoginError) -> LoginState {
+        let config = site.config
         let values = request.cookies.values(named: LoginState.cookieName(forState: state, secure: request.isSecure))
         guard !values.isEmpty else { throw .stateCookieMissing }
         // Two at most: a browser holds one per name and path; more is someone else's doing.
         for value in values.prefix(2) {
             request.work.sealedOpens += 1
-            guard let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: config.stateContext),
+            guard let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: site.sessionProfile.stateContext),
                   let login = LoginState(decoding: plain) else { continue }
             guard constantTimeEquals(login.state, state) else { throw .stateMismatch }
             let age = now - login.createdAt

@@ -67,7 +67,7 @@ enum LoginStart {
         login.streak = streak
         login.silent = silent
         let fallback = LongReturnURL.keep(returnTo, for: &login, request: request, site: site, now: now)
-        guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: config.stateContext) else {
+        guard let sealed = SealedCookie.seal(login.encoded(), keys: config.keys, purpose: .state, context: site.sessionProfile.stateContext) else {
             return .respond(ErrorPage.response(status: 500, code: "internal_error", message: "The login could not be started.",
                                                setCookies: [], log: .init(level: .error, message: "sealing the state cookie failed")))
         }
@@ -75,7 +75,7 @@ enum LoginStart {
                                         redirectURI: config.redirectURI.url(scheme: request.scheme, host: request.host),
                                         scope: config.scope, state: login.state, nonce: login.nonce, maxAge: maxAge,
                                         extra: extra)
-        var cookies = staleStateCookies(request, pairs: pairs, config: config, now: now).map { stateCookie($0, value: "", maxAge: 0) }
+        var cookies = staleStateCookies(request, pairs: pairs, site: site, now: now).map { stateCookie($0, value: "", maxAge: 0) }
         // The browser keeps the cookie a minute past the state's lifetime, so a login that took too long
         // is reported as expired (with its own message) rather than as a missing cookie.
         cookies.append(stateCookie(login.cookieName(secure: request.isSecure), value: sealed, maxAge: config.stateLifetime + 60))
@@ -112,8 +112,9 @@ enum LoginStart {
     /// State cookies to delete before adding one: those that no longer open or have expired, and the
     /// oldest beyond the cap, so abandoned logins cannot grow the Cookie header without bound. Over https
     /// un-prefixed ones are someone else's (or from before the site moved to https): deleted unopened.
-    static func staleStateCookies(_ request: AuthRequest, pairs: [(name: Substring, value: Substring)], config: SiteConfig,
+    static func staleStateCookies(_ request: AuthRequest, pairs: [(name: Substring, value: Substring)], site: Site,
                                   now: Int64) -> [String] {
+        let config = site.config
         var live = [(name: String, createdAt: Int64)]()
         var stale = [String]()
         let own = LoginState.namePrefix(secure: request.isSecure)
@@ -124,7 +125,7 @@ enum LoginStart {
             examined += 1
             if ours, examined <= maximumStateCookiesExamined {
                 request.work.sealedOpens += 1
-                if let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: config.stateContext),
+                if let plain = SealedCookie.open(value, keys: config.keys, purpose: .state, context: site.sessionProfile.stateContext),
                    let state = LoginState(decoding: plain), now - state.createdAt <= config.stateLifetime {
                     live.append((String(name), state.createdAt))
                     continue

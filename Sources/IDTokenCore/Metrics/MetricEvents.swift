@@ -125,13 +125,13 @@ final class FetchTally: Sendable {
         pending.store(true, ordering: .releasing)
     }
 
-    func drain(into meter: WorkMeter) {
+    func drain(into drained: inout MetricEvents) {
         guard pending.load(ordering: .acquiring) else { return }
         let taken = events.withLock { list -> [MetricEvent] in
             pending.store(false, ordering: .relaxed)
             defer { list = [] }
             return list
         }
-        for event in taken { meter.events.append(event) }
+        for event in taken { drained.append(event) }
     }
 }

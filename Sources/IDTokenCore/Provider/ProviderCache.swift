@@ -172,7 +172,8 @@ package final class ProviderCache: Sendable {
     }
 
     /// Hands the fetches made since the last call to a request, whose decision reports them.
-    package func drainFetches(into meter: WorkMeter) { fetches.drain(into: meter) }
+    package func drainFetches(into meter: WorkMeter) { fetches.drain(into: &meter.events) }
+    package func drainFetches(into events: inout MetricEvents) { fetches.drain(into: &events) }
 
     /// Runs `fetch` as this process's only fetch in progress. With a stale copy at hand a busy fetch is
     /// not waited for: the copy is returned. Without one, the caller waits its turn (and `fetch` first

@@ -39,6 +39,9 @@ package struct AuthRequest {
     package var store: (any SharedStore)?
     /// The settings of the <Location>/<Directory> blocks that apply, overlaid.
     package var dir = DirConfig()
+    /// Which blocks those are (the module's handles, in order): with the session cookie, what a pass is
+    /// remembered by (PassMemo).
+    package var dirHandles: [Int32] = []
     /// What deciding this request cost, for the module's trace line and the amplification tests.
     package let work: WorkMeter
 
@@ -91,11 +94,12 @@ package struct AuthRequest {
     /// `X-Requested-With: XMLHttpRequest`, an `Accept` without HTML (`Sec-Fetch-Mode: navigate` alone,
     /// as an iframe's load sends with `Sec-Fetch-Dest: iframe`, does not make a page navigation).
     var isNavigation: Bool {
-        if let mode = secFetchMode?.lowercased(), mode != "navigate" { return false }
-        if let dest = secFetchDest?.lowercased(), dest != "document" { return false }
-        if xRequestedWith?.lowercased() == "xmlhttprequest" { return false }
-        if let accept = accept?.lowercased() {
-            return accept.contains("text/html") || accept.contains("application/xhtml+xml") || accept.contains("*/*")
+        if let mode = secFetchMode, !ASCII.equalsIgnoringCase(mode, "navigate") { return false }
+        if let dest = secFetchDest, !ASCII.equalsIgnoringCase(dest, "document") { return false }
+        if let with = xRequestedWith, ASCII.equalsIgnoringCase(with, "xmlhttprequest") { return false }
+        if let accept {
+            return ASCII.contains(accept, "text/html", ignoringCase: true)
+                || ASCII.contains(accept, "application/xhtml+xml", ignoringCase: true) || ASCII.contains(accept, "*/*")
         }
         return true
     }

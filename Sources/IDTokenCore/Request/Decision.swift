@@ -13,6 +13,11 @@ package enum Decision: Sendable {
         package var rendered: RenderedClaims
         package var setCookies: [String] = []
 
+        package init(rendered: RenderedClaims, setCookies: [String] = []) {
+            self.rendered = rendered
+            self.setCookies = setCookies
+        }
+
         /// Nil: let the request through without identity (IDTokenUnauthAction pass).
         package var remoteUser: String? { rendered.remoteUser }
         package var headers: [(String, String)] { rendered.headers }

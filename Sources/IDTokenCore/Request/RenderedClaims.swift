@@ -8,8 +8,10 @@ package final class RenderedClaims: Sendable {
     /// NUL-terminated strings back to back: the remote user (when there is one), then each header's
     /// name and value, then each environment variable's, then each claim's name and JSON.
     package let bytes: [UInt8]
-    /// Where each string of `bytes` starts, in that order.
+    /// Where each string of `bytes` starts, in that order, and its length without the NUL: what the
+    /// module's pairs point at, read on every request.
     package let offsets: [Int]
+    package let lengths: [Int]
     package let hasRemoteUser: Bool
     package let headerCount: Int
     package let envCount: Int
@@ -35,6 +37,9 @@ package final class RenderedClaims: Sendable {
             }
             bytes.append(0)
         }
+        // Two claims can map to one name (`a.b` and `a_b`): the last wins, as it did when the module set
+        // each in turn, and the module may then add the names without looking (idtoken.h).
+        let headers = Self.lastOfEachName(headers), env = Self.lastOfEachName(env)
         if let remoteUser { add(remoteUser) }
         for (name, value) in headers + env {
             add(name)
@@ -46,11 +51,20 @@ package final class RenderedClaims: Sendable {
         }
         self.bytes = bytes
         self.offsets = offsets
+        lengths = offsets.indices.map { i in (i + 1 < offsets.count ? offsets[i + 1] : bytes.count) - 1 - offsets[i] }
         self.hasRemoteUser = remoteUser != nil
         self.headerCount = headers.count
         self.envCount = env.count
         self.claimCount = claims.count
         self.latin1 = latin1
+    }
+
+    /// The pairs without those whose name (in any case: Apache's tables ignore it) comes again later.
+    static func lastOfEachName(_ pairs: [(String, String)]) -> [(String, String)] {
+        var seen = Set<String>()
+        var kept = [(String, String)]()
+        for pair in pairs.reversed() where seen.insert(pair.0.lowercased()).inserted { kept.append(pair) }
+        return kept.count == pairs.count ? pairs : kept.reversed()
     }
 
     // MARK: Reading back, for tests and anything that is not the C module
@@ -63,9 +77,7 @@ package final class RenderedClaims: Sendable {
     }
 
     /// The byte length of string `i` (without its NUL).
-    package func length(of i: Int) -> Int {
-        (i + 1 < offsets.count ? offsets[i + 1] : bytes.count) - 1 - offsets[i]
-    }
+    package func length(of i: Int) -> Int { lengths[i] }
 
     private var firstPair: Int { hasRemoteUser ? 1 : 0 }
 

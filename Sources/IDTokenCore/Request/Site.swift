@@ -12,6 +12,12 @@ package final class Site: Sendable {
     package let localStore: MemoryStore
     /// Sessions this child has already decrypted.
     let openedSessions = OpenedSessions()
+    /// Passes this child has already decided (FastPass).
+    package let passMemo = PassMemo()
+    /// The session cookie's name over http and over https (SessionJar.cookieName), and the redirect
+    /// URI's path: what FastPass compares the request's bytes with.
+    let sessionCookieNames: (plain: [UInt8], secure: [UInt8])
+    let redirectPath: [UInt8]
     /// Where this site keeps sessions (IDTokenSessionStore), chosen once.
     let placement: any SessionPlacement
     /// How this site's sessions are encoded and their claims rebuilt, made once.
@@ -36,5 +42,8 @@ package final class Site: Sendable {
         self.localStore = localStore
         placement = config.sessionStore.placement
         sessionProfile = SessionProfile(config: config)
+        sessionCookieNames = (Array(SessionJar.cookieName(secure: false, config: config).utf8),
+                              Array(SessionJar.cookieName(secure: true, config: config).utf8))
+        redirectPath = Array(config.redirectURI.path.utf8)
     }
 }

@@ -17,7 +17,7 @@ package struct TrustedProxies: Equatable, Sendable, CustomStringConvertible {
         self.headers = headers
     }
 
-    var isEmpty: Bool { ranges.isEmpty }
+    package var isEmpty: Bool { ranges.isEmpty }
 
     /// In a stable order (the headers are a set).
     package var description: String {
@@ -36,7 +36,7 @@ package struct TrustedProxies: Equatable, Sendable, CustomStringConvertible {
 
     /// The scheme and host the browser used, when the request comes from a trusted proxy that says so;
     /// otherwise the request as it is. Values that are not a scheme or a host are ignored.
-    func apply(to request: inout AuthRequest) {
+    package func apply(to request: inout AuthRequest) {
         guard !ranges.isEmpty, let raw = request.peerAddress, let peer = IPAddress(peer: raw), trusts(peer) else { return }
         var scheme: String?, host: String?
         if headers.contains(.forwarded), let value = request.forwarded, let element = ForwardedElement.believed(value, trusting: self) {

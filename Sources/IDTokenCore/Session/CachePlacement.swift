@@ -33,7 +33,7 @@ struct CachePlacement: SessionPlacement {
 
     func save(_ session: Session, id existing: String?, _ jar: SessionJar, now: Int64) -> SessionJar.Saved {
         guard let sealed = jar.seal(session) else { return .failed }
-        var rng = SystemRandomNumberGenerator()
+        var rng = BufferedSystemRandom()
         let id = existing ?? LoginState.randomToken(using: &rng)
         let config = jar.config
         let until = config.sessionIdleTimeout > 0 ? min(session.expiresAt, now + config.sessionIdleTimeout) : session.expiresAt
@@ -100,6 +100,15 @@ struct CachePlacement: SessionPlacement {
 
     private func indexed(_ key: [UInt8], _ jar: SessionJar, now: Int64) -> [String] {
         guard case .success(let v) = jar.store.get(key, now: now) else { return [] }
-        return String(decoding: v, as: UTF8.self).split(separator: "\n").map(String.init)
+        // Split on bytes: String.split goes by Character, which cost a login 190,000 instructions on a
+        // user's full index (IDs are base64url: no byte of one is a newline or part of a longer character).
+        var ids = [String]()
+        var from = 0
+        for i in v.indices where v[i] == UInt8(ascii: "\n") {
+            if i > from { ids.append(String(decoding: v[from..<i], as: UTF8.self)) }
+            from = i + 1
+        }
+        if from < v.count { ids.append(String(decoding: v[from...], as: UTF8.self)) }
+        return ids
     }
 }

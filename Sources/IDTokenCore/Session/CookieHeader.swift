@@ -26,15 +26,37 @@ struct CookieHeader {
         ranges = copy.withUTF8(Self.parse)  // in place for a native string (every string from C is one)
     }
 
-    /// memchr finds the delimiters: a session cookie is a kilobyte or more, scanned on every request.
     private static func parse(_ b: UnsafeBufferPointer<UInt8>) -> [(name: Range<Int>, value: Range<Int>)] {
-        guard let base = b.baseAddress else { return [] }
+        var ranges = [(name: Range<Int>, value: Range<Int>)]()
+        scan(UnsafeRawBufferPointer(b)) { name, value in
+            ranges.append((name, value))
+            return true
+        }
+        return ranges
+    }
+
+    /// The first value of the cookie `name` in a header's bytes, read exactly as `values(named:)` reads
+    /// it, without parsing the rest or making any string (FastPass).
+    package static func firstValue(named name: UnsafeRawBufferPointer, in header: UnsafeRawBufferPointer) -> Range<Int>? {
+        guard header.count <= maximumLength, let n = name.baseAddress, let h = header.baseAddress else { return nil }
+        var found: Range<Int>?
+        scan(header) { r, value in
+            guard r.count == name.count, memcmp(h + r.lowerBound, n, name.count) == 0 else { return true }
+            found = value
+            return false
+        }
+        return found
+    }
+
+    /// Each `name=value` pair in order, until `body` says stop. memchr finds the delimiters: a session
+    /// cookie is a kilobyte or more, scanned on every request.
+    private static func scan(_ b: UnsafeRawBufferPointer, _ body: (Range<Int>, Range<Int>) -> Bool) {
+        guard let base = b.baseAddress else { return }
         func isBlank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 }
         func find(_ c: UInt8, from: Int, to: Int) -> Int {
             guard from < to, let p = memchr(base + from, Int32(c), to - from) else { return to }
-            return base.distance(to: p.assumingMemoryBound(to: UInt8.self))
+            return base.distance(to: UnsafeRawPointer(p))
         }
-        var ranges = [(name: Range<Int>, value: Range<Int>)]()
         var start = 0
         while start < b.count {
             let end = find(UInt8(ascii: ";"), from: start, to: b.count)
@@ -48,11 +70,10 @@ struct CookieHeader {
                     valueStart += 1
                     valueEnd -= 1
                 }
-                ranges.append((nameStart..<eq, valueStart..<valueEnd))
+                if !body(nameStart..<eq, valueStart..<valueEnd) { return }
             }
             start = end + 1
         }
-        return ranges
     }
 
     var pairs: [(name: Substring, value: Substring)] {

@@ -107,10 +107,12 @@ extension Session {
 
     /// The token's parts decoded, when encoding them again gives the token back byte for byte.
     private static func canonicalParts(_ token: String) -> (header: [UInt8], payload: [UInt8], signature: [UInt8])? {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        // On bytes: String.split and String comparison go by Character, which cost a quarter of a
+        // login's instructions here.
+        let parts = CompactJWS.dotSeparated(Array(token.utf8))
         guard parts.count == 3, let h = Base64URL.decode(parts[0]), let p = Base64URL.decode(parts[1]),
-              let s = Base64URL.decode(parts[2]), Base64URL.encode(h) == parts[0], Base64URL.encode(p) == parts[1],
-              Base64URL.encode(s) == parts[2] else { return nil }
+              let s = Base64URL.decode(parts[2]), Array(Base64URL.encode(h).utf8)[...] == parts[0],
+              Array(Base64URL.encode(p).utf8)[...] == parts[1], Array(Base64URL.encode(s).utf8)[...] == parts[2] else { return nil }
         return (h, p, s)
     }
 

@@ -23,7 +23,8 @@ enum SessionGate {
             request.work.foundEndedSession = true
             return .none
         }
-        if let unmet = LocationRules(request.dir).unmet(by: loaded.session, now: now, clockSkew: config.clockSkew) {
+        let rules = LocationRules(request.dir)
+        if let unmet = rules.unmet(by: loaded.session, now: now, clockSkew: config.clockSkew) {
             return .stepUp("session of '\(Masking.printable(loaded.session.subject))' \(unmet)")
         }
         var setCookies = [String]()
@@ -39,10 +40,43 @@ enum SessionGate {
         }
         let dir = request.dir.effective
         let shape = OpenedSessions.RenderShape(passAs: dir.passClaimsAs, encoding: dir.claimEncoding, passIDToken: dir.passIDToken)
-        if let rendered = loaded.renders[shape] { return .pass(Decision.Pass(rendered: rendered, setCookies: setCookies)) }
-        let rendered = render(loaded.session, shape)
-        if let sealed = loaded.sealed { site.openedSessions.remember(rendered, as: shape, for: sealed) }
+        let rendered: RenderedClaims
+        if let known = loaded.renders[shape] {
+            rendered = known
+        } else {
+            rendered = render(loaded.session, shape)
+            if let sealed = loaded.sealed { site.openedSessions.remember(rendered, as: shape, for: sealed) }
+        }
+        if setCookies.isEmpty, !request.isInternal { remember(rendered, loaded, jar, rules: rules, site: site, now: now) }
         return .pass(Decision.Pass(rendered: rendered, setCookies: setCookies))
+    }
+
+    /// Lets FastPass answer the same request alike until the first second this check could answer
+    /// otherwise: the session's end, its idle deadline (the slow path passes while `now - refreshedAt`
+    /// is at most the idle timeout), its next refresh, the location's max_age.
+    private static func remember(_ rendered: RenderedClaims, _ loaded: SessionJar.Loaded, _ jar: SessionJar, rules: LocationRules,
+                                 site: Site, now: Int64) {
+        guard let value = jar.sessionCookieValues().first, let sealed = loaded.sealed else { return }
+        let config = site.config, session = loaded.session
+        var until = session.expiresAt
+        if config.sessionIdleTimeout > 0 {
+            until = min(until, session.refreshedAt + config.sessionIdleTimeout + 1, session.refreshedAt + config.sessionRefreshInterval)
+        }
+        if let maxAge = rules.maxAge, let at = session.authTime {
+            until = min(until, at + maxAge + config.clockSkew + 1)
+        }
+        guard until > now else { return }
+        var storeKey: [UInt8]?, stored: [UInt8]?
+        if let id = loaded.id {
+            guard value == id else { return }
+            storeKey = jar.storeKey(.session, id)
+            stored = Array(sealed.utf8)
+        } else {
+            // A chunked session's first cookie is the marker, not the sealed value: not remembered.
+            guard value == sealed else { return }
+        }
+        site.passMemo.remember(PassMemo.Entry(value: Array(value.utf8), dir: jar.request.dirHandles, secure: jar.request.isSecure,
+                                              rendered: rendered, validUntil: until, storeKey: storeKey, stored: stored))
     }
 
     /// The sooner of the end sealed in and what this site allows: its IDTokenSessionLifetime from the

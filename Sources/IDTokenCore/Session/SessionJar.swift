@@ -28,8 +28,10 @@ struct SessionJar {
 
     /// `__Host-` makes the browser refuse the cookie unless it is Secure, host-only and for path "/",
     /// so a sibling subdomain cannot plant or shadow it (RFC 6265bis §4.1.3.2).
-    var cookieName: String {
-        request.isSecure && config.cookiePath == "/" && config.cookieDomain == nil ? "__Host-" + Self.baseName : Self.baseName
+    var cookieName: String { Self.cookieName(secure: request.isSecure, config: config) }
+
+    static func cookieName(secure: Bool, config: SiteConfig) -> String {
+        secure && config.cookiePath == "/" && config.cookieDomain == nil ? "__Host-" + baseName : baseName
     }
 
     struct Loaded {
@@ -85,7 +87,7 @@ struct SessionJar {
 
     func seal(_ session: Session) -> String? {
         session.encoded(profile).flatMap {
-            SealedCookie.seal($0, keys: config.keys, purpose: .session, context: config.sessionContext)
+            SealedCookie.seal($0, keys: config.keys, purpose: .session, context: profile.sessionContext)
         }
     }
 
@@ -122,7 +124,7 @@ struct SessionJar {
         let name = cookieName
         var others = 0, count = 0
         for pair in request.cookies.pairs {
-            if pair.name == name || pair.name.hasPrefix(name + "_") || pair.name.contains(LoginState.cookiePrefix) { continue }
+            if pair.name == name || pair.name.hasPrefix(name + "_") || ASCII.contains(pair.name, LoginState.cookiePrefix) { continue }
             others += pair.name.utf8.count + 1 + pair.value.utf8.count
             count += 1
         }

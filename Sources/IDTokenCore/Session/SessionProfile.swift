@@ -8,6 +8,10 @@ struct SessionProfile: Sendable {
     /// Keep the token itself (IDTokenLogoutIDTokenHint): else only what the session needs of its payload.
     var keepsToken: Bool
     let dictionary: [UInt8]
+    /// SiteConfig's sessionContext and stateContext, made once here: each is a SHA-256 of the settings,
+    /// sorted and joined, which cost every login about 9,000 instructions per seal or open.
+    let sessionContext: SealContext
+    let stateContext: SealContext
 
     init(config: SiteConfig) {
         delimiter = config.claimDelimiter
@@ -18,6 +22,8 @@ struct SessionProfile: Sendable {
         // client come from the configuration, so the dictionary is the same wherever the session opens
         // (a different one would be a different site, whose context the seal already refuses).
         dictionary = Array((Self.commonText + config.provider.identity + "\"" + config.clientID + "\"").utf8)
+        sessionContext = config.sessionContext
+        stateContext = config.stateContext
     }
 
     func claims(_ all: [String: JSONValue]) -> [Session.Claim] {

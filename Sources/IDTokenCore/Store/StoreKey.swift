@@ -21,7 +21,21 @@ enum StoreKey {
 
     static func make(_ section: Section, _ name: String, context: String) -> [UInt8] {
         let kind = section.rawValue
-        let digest = SHA256.hash(data: Array((context + "\u{0}" + kind + "\u{0}" + name).utf8))
-        return Array("idtoken:\(kind):".utf8) + Array(Base64URL.encode(digest).utf8)
+        // Put together as bytes: the strings joined and interpolated cost a login about 15,000
+        // instructions per key (four keys a login with cache sessions).
+        var input = [UInt8]()
+        input.reserveCapacity(context.utf8.count + kind.utf8.count + name.utf8.count + 2)
+        input += context.utf8
+        input.append(0)
+        input += kind.utf8
+        input.append(0)
+        input += name.utf8
+        let digest = SHA256.hash(data: input).withUnsafeBytes { Array($0) }
+        var key = Array("idtoken:".utf8)
+        key.reserveCapacity(8 + kind.utf8.count + 1 + 43)
+        key += kind.utf8
+        key.append(UInt8(ascii: ":"))
+        key += Base64URL.encode(digest).utf8
+        return key
     }
 }

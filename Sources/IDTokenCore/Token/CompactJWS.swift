@@ -33,10 +33,9 @@ struct CompactJWS {
     let signingInput: [UInt8]
     let signature: [UInt8]
 
-    init(_ token: String) throws(TokenError) {
-        let bytes = Array(token.utf8)
-        guard bytes.count <= Self.maximumLength else { throw .tooLarge(bytes: bytes.count) }
-        // Not Collection.split: its closure per byte cost more than the rest of the parsing.
+    /// A compact serialization's parts, on bytes. Not Collection.split: its closure per byte cost more
+    /// than the rest of the parsing.
+    static func dotSeparated(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
         var parts = [ArraySlice<UInt8>]()
         var from = 0
         for i in bytes.indices where bytes[i] == UInt8(ascii: ".") {
@@ -44,16 +43,23 @@ struct CompactJWS {
             from = i + 1
         }
         parts.append(bytes[from...])
+        return parts
+    }
+
+    init(_ token: String) throws(TokenError) {
+        let bytes = Array(token.utf8)
+        guard bytes.count <= Self.maximumLength else { throw .tooLarge(bytes: bytes.count) }
+        let parts = Self.dotSeparated(bytes)
         guard parts.count == 3 else {
             throw .malformed(parts.count == 5 ? "encrypted tokens (JWE) are not accepted" : "not three dot-separated parts")
         }
-        guard let headerBytes = Base64URL.decode(String(decoding: parts[0], as: UTF8.self)[...]) else {
+        guard let headerBytes = Base64URL.decode(parts[0]) else {
             throw .malformed("header is not base64url")
         }
-        guard let payload = Base64URL.decode(String(decoding: parts[1], as: UTF8.self)[...]) else {
+        guard let payload = Base64URL.decode(parts[1]) else {
             throw .malformed("payload is not base64url")
         }
-        guard let signature = Base64URL.decode(String(decoding: parts[2], as: UTF8.self)[...]) else {
+        guard let signature = Base64URL.decode(parts[2]) else {
             throw .malformed("signature is not base64url")
         }
         let parsed: JSONValue

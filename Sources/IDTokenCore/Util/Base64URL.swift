@@ -56,37 +56,62 @@ enum Base64URL {
 
     static func decode(_ text: String) -> [UInt8]? { decode(text[...]) }
 
+    /// For text already split out of a byte array (a token's parts): no String made per part.
+    static func decode(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
+        bytes.withContiguousStorageIfAvailable { decode($0) } ?? decode(Array(bytes))
+    }
+
     private static func decode<C: RandomAccessCollection>(_ input: C) -> [UInt8]? where C.Element == UInt8, C.Index == Int {
         let count = input.count
         guard count % 4 != 1 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(count * 3 / 4)
-        var i = input.startIndex
-        let end = input.endIndex
-        while end - i >= 4 {
-            let a = values[Int(input[i])], b = values[Int(input[i + 1])], c = values[Int(input[i + 2])], d = values[Int(input[i + 3])]
-            // Valid values are 0...63; the 0xFF of a character outside the alphabet has the top bits set.
-            guard (a | b | c | d) & 0xC0 == 0 else { return nil }
-            let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-            out.append(UInt8(truncatingIfNeeded: n >> 16))
-            out.append(UInt8(truncatingIfNeeded: n >> 8))
-            out.append(UInt8(truncatingIfNeeded: n))
-            i += 4
+        let outCount = count / 4 * 3 + (count % 4 == 0 ? 0 : count % 4 - 1)
+        var valid = true
+        // Written into the array's storage with the table at hand: appending byte by byte (a capacity
+        // check each) cost more than the decoding, twice over a login's token.
+        let out = values.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: outCount) { buffer, initialized in
+                var i = input.startIndex, o = 0
+                let end = input.endIndex
+                defer { initialized = o }
+                while end - i >= 4 {
+                    let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                    let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
+                    // Valid values are 0...63; the 0xFF of a character outside the alphabet has the top bits set.
+                    guard (a | b | c | d) & 0xC0 == 0 else {
+                        valid = false
+                        return
+                    }
+                    let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    buffer[o] = UInt8(truncatingIfNeeded: n >> 16)
+                    buffer[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
+                    buffer[o + 2] = UInt8(truncatingIfNeeded: n)
+                    o += 3
+                    i += 4
+                }
+                switch end - i {
+                case 2:
+                    let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                    // The unused low bits of the last character must be zero.
+                    guard (a | b) & 0xC0 == 0, b & 0x0F == 0 else {
+                        valid = false
+                        return
+                    }
+                    buffer[o] = a << 2 | b >> 4
+                    o += 1
+                case 3:
+                    let a = table[Int(input[i])], b = table[Int(input[i + 1])], c = table[Int(input[i + 2])]
+                    guard (a | b | c) & 0xC0 == 0, c & 0x03 == 0 else {
+                        valid = false
+                        return
+                    }
+                    buffer[o] = a << 2 | b >> 4
+                    buffer[o + 1] = b << 4 | c >> 2
+                    o += 2
+                default:
+                    break
+                }
+            }
         }
-        switch end - i {
-        case 2:
-            let a = values[Int(input[i])], b = values[Int(input[i + 1])]
-            // The unused low bits of the last character must be zero.
-            guard (a | b) & 0xC0 == 0, b & 0x0F == 0 else { return nil }
-            out.append(a << 2 | b >> 4)
-        case 3:
-            let a = values[Int(input[i])], b = values[Int(input[i + 1])], c = values[Int(input[i + 2])]
-            guard (a | b | c) & 0xC0 == 0, c & 0x03 == 0 else { return nil }
-            out.append(a << 2 | b >> 4)
-            out.append(b << 4 | c >> 2)
-        default:
-            break
-        }
-        return out
+        return valid ? out : nil
     }
 }

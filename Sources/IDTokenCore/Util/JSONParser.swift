@@ -152,6 +152,12 @@ enum JSONParser {
             let start = i
             while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
             guard i < bytes.count else { throw .malformed }
+            // No escape in it (nearly every string): straight from the input, without a copy first.
+            if bytes[i] == UInt8(ascii: "\"") {
+                guard let s = UTF8Text.validated(UnsafeBufferPointer(rebasing: bytes[start..<i])) else { throw .malformed }
+                i += 1
+                return s
+            }
             var out = [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<i]))
             while true {
                 guard i < bytes.count else { throw .malformed }
@@ -159,7 +165,7 @@ enum JSONParser {
                 switch c {
                 case UInt8(ascii: "\""):
                     i += 1
-                    guard let s = String(validating: out, as: UTF8.self) else { throw .malformed }
+                    guard let s = UTF8Text.validated(out) else { throw .malformed }
                     return s
                 case UInt8(ascii: "\\"):
                     guard i + 1 < bytes.count else { throw .malformed }
