@@ -19,19 +19,37 @@ SWIFT_RELEASE := .build/release
 # The version script exports only the idt_* ABI.
 # Size (docs/internals.md, "How libIDToken.so is built"): the C and C++ of the dependencies (BoringSSL)
 # in one section per function and object, so that --gc-sections (SwiftPM's default) drops what nothing
-# uses; linked by lld with its relative relocations packed (DT_RELR, glibc >= 2.36).
+# uses; linked by lld with its relative relocations packed (DT_RELR, glibc >= 2.36). Swift code too in
+# a section per function (swiftc does not do that by itself on Linux): fewer bytes, and lld can then
+# place each function where the symbol ordering file below says. A changed -Xswiftc flag did not make
+# SwiftPM 6.3 recompile the objects: `make clean` after changing one.
 SWIFT_LINK_FLAGS := -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
 	-Xlinker --version-script=$(CURDIR)/CShim/exports.map \
 	-Xcc -ffunction-sections -Xcc -fdata-sections \
-	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs
+	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs \
+	-Xswiftc -Xfrontend -Xswiftc -function-sections
+# The functions a child runs (start-up, requests, logins) packed together at the start of .text, so that
+# a child faults in a few hundred KB of the library's text instead of pages all over 11 MB of it
+# (bench/hot_symbols.py makes the list from a profile). Only a layout hint: a name the list has and the
+# build does not is skipped without a warning, and without the file the library is linked as before.
+HOT_SYMBOLS := $(wildcard $(CURDIR)/build-support/hot-symbols.txt)
+ifneq ($(HOT_SYMBOLS),)
+SWIFT_LINK_FLAGS += -Xlinker --symbol-ordering-file=$(HOT_SYMBOLS) -Xlinker --no-warn-symbol-ordering
+endif
+# lld's link map: which input section each function landed in, for bench/hot_symbols.py (and for finding
+# where the size goes).
+SWIFT_LINK_FLAGS += -Xlinker -Map=$(CURDIR)/.build/libIDToken.map
 
-SWIFT_SOURCES := $(shell find Sources CShim -type f) Package.swift
+SWIFT_SOURCES := $(shell find Sources CShim -type f) Package.swift $(HOT_SYMBOLS)
 
 .PHONY: all swift module install deb demo test unit e2e deps bench instructions soak fuzz fuzz-replay clean
 
 all: module
 
 $(BUILD)/libIDToken.so: $(SWIFT_SOURCES)
+	@# SwiftPM does not see the ordering file as an input: a newer list relinks only if the library is gone.
+	@if [ -n "$(HOT_SYMBOLS)" ] && [ "$(HOT_SYMBOLS)" -nt $(SWIFT_RELEASE)/libIDToken.so ]; then \
+		rm -f $(SWIFT_RELEASE)/libIDToken.so; fi
 	$(SWIFT) build -c release --product IDToken $(SWIFT_LINK_FLAGS)
 	@mkdir -p $(BUILD)
 	# Copied then renamed: overwriting the file in place would crash any httpd that has it mapped.

@@ -49,6 +49,9 @@ class CallgrindApache(BenchApache):
     thread serving (the event MPM's listener never hands a connection to a worker under valgrind).
     Instructions are collected inside ap_process_connection only, so start-up and shutdown stay out."""
 
+    # bench/hot_symbols.py counts everything, with the linker's names.
+    callgrind_options = ["--toggle-collect=ap_process_connection"]
+
     def write_config(self, directives=None, extra=""):
         super().write_config(directives, extra)
         threaded = ("ThreadLimit", "ThreadsPerChild", "MinSpareThreads", "MaxSpareThreads")
@@ -71,7 +74,7 @@ class CallgrindApache(BenchApache):
             as_www_data = ["setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups"]
         with open(self.valgrind_log, "wb") as err:
             self.proc = subprocess.Popen(
-                [*as_www_data, "valgrind", "--tool=callgrind", "--toggle-collect=ap_process_connection",
+                [*as_www_data, "valgrind", "--tool=callgrind", *self.callgrind_options,
                  "--callgrind-out-file=%s" % self.out, "/usr/sbin/apache2", "-X", "-f", str(self.conf)],
                 stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
         self.pid = self.proc.pid
