@@ -604,6 +604,20 @@ static redisReply *run(store_ctx *ctx, int argc, const char **argv, size_t *lens
             failed(s, c, why);
             return NULL;
         }
+        if (reply->type == REDIS_REPLY_ERROR && idtoken_redis_cfg.sentinel && attempt == 0
+            && strncmp(reply->str, "READONLY", 8) == 0) {
+            /* The master this child knew stepped down (a failover its once-a-second check has not seen
+             * yet). Nothing was written, so even a SET NX may be sent again: to the master Sentinel
+             * names now, found by the next connection. Without this, the child would wait out its
+             * retry backoff, answering 503, although the new master is already serving. */
+            freeReplyObject(reply);
+            idtoken_redis_close(c);
+            apr_thread_mutex_lock(pool.lock);
+            pool.master_host[0] = '\0';
+            ++pool.generation;
+            apr_thread_mutex_unlock(pool.lock);
+            continue;
+        }
         if (reply->type == REDIS_REPLY_ERROR) {
             /* A master that stepped down (READONLY), is loading its data (LOADING), or lost its
              * replicas' quorum (MASTERDOWN, NOREPLICAS): as if it could not be reached. */
