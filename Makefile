@@ -60,7 +60,7 @@ $(BUILD)/libIDToken.so: $(SWIFT_SOURCES)
 swift: $(BUILD)/libIDToken.so
 
 MODULE_SOURCES := mod_auth_idtoken.c idtoken_config.c idtoken_sites.c idtoken_store.c idtoken_filestore.c \
-	idtoken_table.c idtoken_table_file.c idtoken_table_repair.c idtoken_redis.c idtoken_redis_pool.c idtoken_redis_conn.c \
+	idtoken_table.c idtoken_table_file.c idtoken_table_repair.c idtoken_redis.c idtoken_redis_pool.c idtoken_redis_store.c idtoken_redis_conn.c \
 	idtoken_request.c idtoken_authz.c idtoken_metrics.c
 
 # apxs rewrites -Wl,-rpath into something libtool drops; -Wl,-Wl,-rpath survives (docs/internals.md).

@@ -1,8 +1,9 @@
 /*
- * What the two halves of the module's Redis store share (idtoken_redis.c: the directives and start-up,
- * in the parent; idtoken_redis_pool.c: each child's connections and the idt_store callbacks): the
- * settings, the password and the TLS context read and made at start-up, and the page every child of a
- * generation shares for the "unreachable" lines.
+ * What the parts of the module's Redis store share (idtoken_redis.c: the directives and start-up, in
+ * the parent; idtoken_redis_pool.c: each child's connections; idtoken_redis_store.c: the idt_store
+ * callbacks as commands): the settings, the password and the TLS context read and made at start-up,
+ * the page every child of a generation shares for the "unreachable" lines, and the call that sends a
+ * command. Include idtoken_internal.h first.
  */
 #ifndef IDTOKEN_REDIS_H
 #define IDTOKEN_REDIS_H
@@ -54,5 +55,11 @@ typedef struct {
     volatile apr_uint64_t refused_calls;
 } idtoken_redis_shared_state;
 extern idtoken_redis_shared_state *idtoken_redis_shared;
+
+/* One command on a connection of this child's pool (idtoken_redis_pool.c), with the key already
+ * prefixed. The reply (freeReplyObject), never an error reply; NULL when the call failed (logged there).
+ * `idempotent`: may be sent again on a new connection when a kept one turns out to have died (a SET NX
+ * must not: the first may have been done). */
+redisReply *redis_run(store_ctx *ctx, int argc, const char **argv, size_t *lens, int idempotent);
 
 #endif /* IDTOKEN_REDIS_H */

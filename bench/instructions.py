@@ -209,7 +209,8 @@ def function_counts(path, inclusive):
 
 
 def per_request_profile(base, more, n, top):
-    """The functions a protected request costs, per request: run 2's counts minus run 1's, divided by N.
+    """The functions a protected request (or a login) costs, each: the longer run's counts minus run 1's,
+    divided by N.
     The login, warm-up and one-time work (first use of a type, a cache filled) cancel out, which the
     whole-run annotation mixes in."""
     out = []
@@ -221,7 +222,7 @@ def per_request_profile(base, more, n, top):
         if shutil.which("swift-demangle"):
             lines = subprocess.run(["swift-demangle", "--simplified"], input="\n".join(lines), capture_output=True,
                                    text=True).stdout.splitlines()
-        out.append("-- %s instructions per request\n" % ("inclusive" if inclusive == "yes" else "own") + "\n".join(lines))
+        out.append("-- %s instructions each\n" % ("inclusive" if inclusive == "yes" else "own") + "\n".join(lines))
     return "\n".join(out)
 
 
@@ -256,9 +257,13 @@ def measure(args):
                     kind, args.requests, per_request_profile(base_dump, dump, args.requests, args.per_request)), flush=True)
             if kind != "plain":
                 for alg in ALGS:
-                    total, b, _ = one_run(kind, provider, minter, 0, alg, args.logins, module, redis)
+                    total, b, login_dump = one_run(kind, provider, minter, 0, alg, args.logins, module, redis)
                     row["login " + alg] = (total - base) / args.logins
                     row["bad"] += b
+                    if args.per_login:
+                        print("== %s: per %s login, the redirect GET and the callback POST (run 3 - run 1) / %d\n%s" % (
+                            kind, alg, args.logins, per_request_profile(base_dump, login_dump, args.logins,
+                                                                       args.per_login)), flush=True)
             results[kind] = row
             run.log("%s: %s" % (kind, {k: round(v) for k, v in row.items()}))
     finally:
@@ -276,6 +281,8 @@ def main(argv=None):
     ap.add_argument("--annotate", type=int, default=0, metavar="N")
     ap.add_argument("--per-request", type=int, default=0, metavar="N",
                     help="print the N functions costing most per protected request (run 2 minus run 1)")
+    ap.add_argument("--per-login", type=int, default=0, metavar="N",
+                    help="print the N functions costing most per login (run 3 minus run 1), for each algorithm")
     ap.add_argument("--symbols", action="store_true",
                     help="load the unstripped .build/release/libIDToken.so, so the annotation names Swift functions")
     args = ap.parse_args(argv)

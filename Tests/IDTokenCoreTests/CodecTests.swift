@@ -53,6 +53,25 @@ import Testing
         #expect(Deflate.decompress([][...], dictionary: dict, limit: 3000) == nil)
     }
 
+    /// Decompression first tries a buffer sized from the input; a stream that expands past it is read
+    /// again with room up to the limit, and one that expands past the limit is still refused.
+    @Test func deflateExpandsPastItsFirstGuessUpToTheLimit() throws {
+        let dict = Array(#"{"iss":"","sub":""#.utf8)
+        let text = Array(String(repeating: #"{"groups":["admins","users"]}"#, count: 3000).utf8)  // 90 KB
+        let packed = try #require(Deflate.compress(text, dictionary: dict))
+        #expect(packed.count * 16 < text.count)
+        #expect(Deflate.decompress(packed[...], dictionary: dict, limit: 192 * 1024) == text)
+        #expect(Deflate.decompress(packed[...], dictionary: dict, limit: text.count) == text)
+        #expect(Deflate.decompress(packed[...], dictionary: dict, limit: text.count - 1) == nil)
+        #expect(Deflate.decompress(packed.dropLast()[...], dictionary: dict, limit: 192 * 1024) == nil)
+        // Small inputs of every window size the compressor picks open with the same dictionary.
+        for size in [1, 100, 500, 1500, 3000, 7000, 20000, 40000] {
+            let input = (0..<size).map { UInt8(truncatingIfNeeded: ($0 &* 7919) % 61 + 32) }
+            let sealed = try #require(Deflate.compress(input, dictionary: dict))
+            #expect(Deflate.decompress(sealed[...], dictionary: dict, limit: 192 * 1024) == input, "size \(size)")
+        }
+    }
+
     @Test func varintsRoundTripAndRefuseOverlongInput() {
         for v: Int64 in [0, 1, -1, 63, 64, -64, -65, 300, 1_700_000_000, -1_700_000_000, .max, .min] {
             var w = ByteWriter()

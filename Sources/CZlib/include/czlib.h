@@ -11,9 +11,13 @@
 size_t czlib_deflate(const uint8_t *in, size_t in_len, const uint8_t *dict, size_t dict_len,
                      uint8_t *out, size_t out_cap);
 
-/* Decompresses `in` into `out`. Returns the length, or -1 when the input is not a complete deflate
- * stream made with that dictionary, or when it would expand past `out_cap` (a bound on what a value
- * may expand to, so a crafted stream cannot make us allocate without end). */
+/* What czlib_inflate returns when the stream is good so far but `out` is full before its end. */
+#define CZLIB_OUTPUT_FULL (-2)
+
+/* Decompresses `in` into `out`. Returns the length; CZLIB_OUTPUT_FULL when `out` filled up before the
+ * stream ended (the caller may try again with more room, up to its bound on what a value may expand
+ * to, so a crafted stream cannot make us allocate without end); -1 when the input is not a complete
+ * deflate stream made with that dictionary. */
 long czlib_inflate(const uint8_t *in, size_t in_len, const uint8_t *dict, size_t dict_len,
                    uint8_t *out, size_t out_cap);
 

@@ -23,6 +23,27 @@ enum Deflate {
     /// Nil unless `input` is one whole stream made with `dictionary` that expands to at most `limit` bytes.
     static func decompress(_ input: ArraySlice<UInt8>, dictionary: [UInt8], limit: Int) -> [UInt8]? {
         guard limit > 0 else { return nil }
+        // A first try with room for sixteen times the input (sessions compress about 3:1): a buffer of
+        // the whole limit, 192 KiB, was mapped and cleared for every session opened.
+        let guess = min(limit, max(16 * 1024, input.count.multipliedReportingOverflow(by: 16).partialValue))
+        switch inflate(input, dictionary: dictionary, capacity: guess) {
+        case .some(.full) where guess < limit: return inflate(input, dictionary: dictionary, capacity: limit)?.bytes
+        case .some(let result): return result.bytes
+        case .none: return nil
+        }
+    }
+
+    private enum Inflated {
+        case done([UInt8])
+        case full
+
+        var bytes: [UInt8]? {
+            if case .done(let b) = self { return b }
+            return nil
+        }
+    }
+
+    private static func inflate(_ input: ArraySlice<UInt8>, dictionary: [UInt8], capacity limit: Int) -> Inflated? {
         var out = [UInt8](repeating: 0, count: limit)
         let n = input.withUnsafeBufferPointer { i in
             dictionary.withUnsafeBufferPointer { d in
@@ -31,8 +52,9 @@ enum Deflate {
                 }
             }
         }
+        if n == CZLIB_OUTPUT_FULL { return .full }
         guard n >= 0, n <= limit else { return nil }
         out.removeSubrange(Int(n)...)
-        return out
+        return .done(out)
     }
 }
