@@ -1,13 +1,11 @@
-import Synchronization
-
 /// Sessions already opened by this child, by the exact sealed value (the cookie's, or the shared
 /// store's in cache mode), with what each location shape renders of them. A sealed value can only ever
 /// open to one session (AES-GCM authenticates it), so a hit is as good as decrypting again; the expiry
 /// checks still run on every request, and in cache mode the store is still read on every request, so
 /// logout revokes at once.
 ///
-/// Split into shards by the value's last byte (ciphertext, so evenly spread) so that the threads of
-/// an event-MPM child rarely wait on one another's lock.
+/// Split into shards by the value's last byte (ciphertext, so evenly spread) so that writes rarely
+/// meet; readers share a shard (ReadMostly).
 final class OpenedSessions: Sendable {
     /// Immutable and shared: a hit costs one retain, not a copy of every string of the session.
     final class Entry: Sendable {
@@ -42,7 +40,7 @@ final class OpenedSessions: Sendable {
     }
 
     private final class Shard: Sendable {
-        let map = Mutex<[SealedKey: Entry]>([:])
+        let map = ReadMostly<[SealedKey: Entry]>([:])
     }
 
     private static let shardCount = 16
@@ -60,13 +58,14 @@ final class OpenedSessions: Sendable {
 
     func entry(for sealed: String) -> Entry? {
         let key = SealedKey(value: sealed)
-        return shard(key).map.withLock { $0[key] }
+        return shard(key).map.read { $0.pointee[key] }
     }
 
     func remember(_ session: Session, for sealed: String) {
         let key = SealedKey(value: sealed)
         let limit = capacityPerShard
-        shard(key).map.withLock { map in
+        // Not kept when another thread holds the shard: the session is opened again next time.
+        shard(key).map.tryWrite { map in
             // Cheaper than an LRU and good enough: a full shard starts over.
             if map.count >= limit { map.removeAll(keepingCapacity: true) }
             map[key] = Entry(session: session)
@@ -76,7 +75,7 @@ final class OpenedSessions: Sendable {
     /// Keeps a rendering with its session; nothing when the session is no longer remembered.
     func remember(_ rendered: RenderedClaims, as shape: RenderShape, for sealed: String) {
         let key = SealedKey(value: sealed)
-        shard(key).map.withLock { map in
+        shard(key).map.tryWrite { map in
             guard let entry = map[key] else { return }
             // A handful of shapes per site at most; the bound only guards against surprises.
             var renders = entry.renders.count >= 8 ? [:] : entry.renders

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Passes this child has already decided, by the session cookie's exact value and the location: the
 /// next request that brings the same value to the same kind of location, before anything about the
 /// session can have changed, is let through with the same rendering without its Cookie header being
@@ -67,9 +65,10 @@ package final class PassMemo: Sendable {
         return diff == 0
     }
 
-    /// Split like OpenedSessions so that the threads of an event-MPM child rarely meet on one lock.
+    /// Split like OpenedSessions; readers share a shard's lock (ReadMostly), since all the requests of
+    /// one session land on one shard.
     private final class Shard: Sendable {
-        let map = Mutex<[UInt64: Entry]>([:])
+        let map = ReadMostly<[UInt64: Entry]>([:])
     }
 
     private static let shardCount = 16
@@ -95,7 +94,7 @@ package final class PassMemo: Sendable {
     /// The pass remembered for this value and location, still valid at `now`.
     package func entry(value: UnsafeRawBufferPointer, dir: UnsafeBufferPointer<Int32>, secure: Bool, now: Int64) -> Entry? {
         let h = Self.hash(value, dir, secure: secure)
-        guard let entry = shard(h).map.withLock({ $0[h] }), now < entry.validUntil,
+        guard let entry = shard(h).map.read({ $0.pointee[h] }), now < entry.validUntil,
               entry.matches(value, dir, secure: secure) else { return nil }
         return entry
     }
@@ -103,7 +102,8 @@ package final class PassMemo: Sendable {
     func remember(_ entry: Entry) {
         let h = entry.value.withUnsafeBytes { v in entry.dir.withUnsafeBufferPointer { Self.hash(v, $0, secure: entry.secure) } }
         let limit = capacityPerShard
-        shard(h).map.withLock { map in
+        // Not remembered when another thread holds the shard: the next pass will be.
+        shard(h).map.tryWrite { map in
             // As in OpenedSessions: a full shard starts over, cheaper than an LRU.
             if map.count >= limit, map[h] == nil { map.removeAll(keepingCapacity: true) }
             map[h] = entry
