@@ -12,11 +12,19 @@ func fastPass(_ r: idt_request, site: Site, now: Int64, into out: UnsafeMutableP
     let secure: Bool
     if !config.trustedProxies.isEmpty,
        r.forwarded != nil || r.x_forwarded_proto != nil || r.x_forwarded_host != nil || r.x_forwarded_port != nil {
-        // The scheme the browser used, as RequestDecider sees it behind a trusted proxy.
-        var seen = AuthRequest(method: "GET", scheme: String(cString: scheme), host: CExport.optionalString(r.host) ?? "", target: "/")
-        setPeer(of: r, on: &seen)
-        config.trustedProxies.apply(to: &seen)
-        secure = seen.scheme == "https"
+        // The scheme the browser used, as RequestDecider sees it behind a trusted proxy: the scheme
+        // alone when it can be had without the host (20,000 instructions a request through `apply`).
+        let given = String(cString: scheme)
+        if let seen = config.trustedProxies.scheme(peer: CExport.optionalString(r.peer_ip),
+                                                   xForwardedProto: CExport.optionalString(r.x_forwarded_proto),
+                                                   forwarded: CExport.optionalString(r.forwarded), scheme: given) {
+            secure = seen == "https"
+        } else {
+            var seen = AuthRequest(method: "GET", scheme: given, host: CExport.optionalString(r.host) ?? "", target: "/")
+            setPeer(of: r, on: &seen)
+            config.trustedProxies.apply(to: &seen)
+            secure = seen.scheme == "https"
+        }
     } else {
         secure = strcmp(scheme, "https") == 0
     }

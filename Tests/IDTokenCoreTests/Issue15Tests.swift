@@ -108,6 +108,47 @@ import Testing
         #expect(Directive.forwardedHeaders.check("X-Real-IP") != nil)
     }
 
+    /// IPv4 text is read strictly, whatever the digits: four parts, no leading zeros, each ≤ 255.
+    @Test func ipv4IsReadStrictly() {
+        for good in ["0.0.0.0", "127.0.0.1", "255.255.255.255", "10.0.0.1", "192.0.2.60", "1.22.133.4"] {
+            #expect(IPAddress(peer: good)?.description == good, "\(good)")
+        }
+        for bad in ["", ".", "1.2.3", "1.2.3.4.5", "1..2.3", ".1.2.3", "1.2.3.", "01.2.3.4", "1.2.3.00", "256.1.1.1",
+                    "1.2.3.1000", "1.2.3.-1", "1.2.3.a", " 1.2.3.4", "1.2.3.4 ", "999.1.1.1", "1.2.3.4/8"] {
+            #expect(IPAddress(peer: bad) == nil || IPAddress(peer: bad)?.isV4 == false, "\(bad)")
+        }
+    }
+
+    /// FastPass asks only for the scheme behind a trusted proxy: it must be what `apply` makes of the
+    /// same request, for every peer, header set and value, or say that only `apply` can tell.
+    @Test func theSchemeAloneIsWhatApplyMakesOfIt() {
+        let peers: [String?] = ["10.0.0.1", "10.9.9.9", "192.0.2.8", "::ffff:10.0.0.2", "2001:db8::5", "fe80::1%eth0", "junk", "", nil]
+        let protos: [String?] = [nil, "https", "http", "HTTPS", " https ", "http, https", "https,http", "ftp", "", ",", "https,"]
+        let forwardeds: [String?] = [nil, "proto=https", "for=10.0.0.9;proto=http", "junk=\""]
+        let headerSets: [Set<ForwardedHeader>] = [ForwardedHeader.standard, [.forwarded], [.xForwardedHost], Set(ForwardedHeader.allCases)]
+        var compared = 0
+        for ranges in [["10.0.0.0/8", "2001:db8::/32"], ["0.0.0.0/0"], []] {
+            for headers in headerSets {
+                let proxies = TrustedProxies(ranges: ranges.compactMap(IPRange.init), headers: headers)
+                for peer in peers { for proto in protos { for forwarded in forwardeds { for given in ["http", "https"] {
+                    var request = AuthRequest(method: "GET", scheme: given, host: "backend:8080", target: "/")
+                    request.peerAddress = peer
+                    request.xForwardedProto = proto
+                    request.forwarded = forwarded
+                    request.xForwardedHost = "app.example.org"
+                    proxies.apply(to: &request)
+                    if let alone = proxies.scheme(peer: peer, xForwardedProto: proto, forwarded: forwarded, scheme: given) {
+                        #expect(alone == request.scheme, "\(ranges) \(headers) \(String(describing: peer)) \(String(describing: proto)) \(String(describing: forwarded))")
+                        compared += 1
+                    } else {
+                        #expect(headers.contains(.forwarded) && forwarded != nil)
+                    }
+                } } } }
+            }
+        }
+        #expect(compared > 2000)
+    }
+
     /// Whatever a trusted proxy (here: everyone) passes on, and whatever a client puts in the new query
     /// parameters of the redirect URI, nothing traps and no one is let in.
     @Test func junkInForwardedHeadersAndTheNewQueriesNeverTraps() throws {
