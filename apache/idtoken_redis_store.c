@@ -30,6 +30,18 @@ static const char *ttl_text(store_ctx *ctx, int64_t expires_at, size_t *len)
     return text;
 }
 
+/* GET or DEL of one key (both idempotent: sent again if a kept connection died). */
+static redisReply *key_command(store_ctx *ctx, const char *command, const unsigned char *key, size_t key_len)
+{
+    const char *argv[2];
+    size_t lens[2];
+
+    argv[0] = command;
+    lens[0] = strlen(command);
+    argv[1] = full_key(ctx, key, key_len, &lens[1]);
+    return redis_run(ctx, 2, argv, lens, 1);
+}
+
 static int32_t write_entry(store_ctx *ctx, const unsigned char *key, size_t key_len, const unsigned char *value,
                            size_t value_len, int64_t expires_at, int only_if_absent)
 {
@@ -93,8 +105,6 @@ static int32_t redis_get(void *ctxv, const unsigned char *key, size_t key_len, c
                          size_t *value_len)
 {
     store_ctx *ctx = ctxv;
-    const char *argv[2];
-    size_t lens[2];
     redisReply *reply;
     int32_t status;
 
@@ -104,10 +114,7 @@ static int32_t redis_get(void *ctxv, const unsigned char *key, size_t key_len, c
     if (value == NULL || value_len == NULL) {
         return store_failed(ctx, APR_EINVAL, "get: no place for the result");
     }
-    argv[0] = "GET";
-    lens[0] = 3;
-    argv[1] = full_key(ctx, key, key_len, &lens[1]);
-    reply = redis_run(ctx, 2, argv, lens, 1);
+    reply = key_command(ctx, "GET", key, key_len);
     if (reply == NULL) {
         return IDT_STORE_ERROR;
     }
@@ -133,18 +140,13 @@ static int32_t redis_get(void *ctxv, const unsigned char *key, size_t key_len, c
 static int32_t redis_remove(void *ctxv, const unsigned char *key, size_t key_len)
 {
     store_ctx *ctx = ctxv;
-    const char *argv[2];
-    size_t lens[2];
     redisReply *reply;
     int32_t status;
 
     if (!store_key_ok(ctx, key, key_len)) {
         return IDT_STORE_ERROR;
     }
-    argv[0] = "DEL";
-    lens[0] = 3;
-    argv[1] = full_key(ctx, key, key_len, &lens[1]);
-    reply = redis_run(ctx, 2, argv, lens, 1);
+    reply = key_command(ctx, "DEL", key, key_len);
     if (reply == NULL) {
         return IDT_STORE_ERROR;
     }

@@ -38,7 +38,7 @@ from harness import wait_for  # noqa: E402
 # plain Apache gets a cookie header exactly as long as idtoken-cookie's real session cookie (measured
 # first when both run), so that Apache's own parsing of the header is not counted as the module's.
 # Without idtoken-cookie in the run, this stand-in (about what the demo provider's default token seals to).
-SMALL_SESSION = [type("Session", (), {"name": "idtoken_session", "value": "v" * 640})]
+SMALL_SESSION = run.TYPICAL_SESSION
 # The session cookies of idtoken-cookie's last real login: plain gets a cookie header exactly as long.
 SEEN_SESSION = {}
 TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)

@@ -32,12 +32,7 @@ CONFIGS = ["idtoken-cookie", "openidc-cookie"]
 
 
 def rollup(pid):
-    values = {}
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-                values[parts[0][:-1]] = int(parts[1])
+    values = run.smaps_rollup(pid)
     return {"rss": values.get("Rss", 0), "pss": values.get("Pss", 0)}
 
 

@@ -26,7 +26,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import run  # noqa: E402
-from run import BenchApache, FillerCookie, Provider, children_of, real_login, run_wrk  # noqa: E402
+from run import BenchApache, Provider, children_of, run_wrk  # noqa: E402
 
 
 def report(data, sort, top):
@@ -63,10 +63,7 @@ def main(argv=None):
                 inst = BenchApache(kind, provider, module=module)
                 inst.start()
                 try:
-                    if kind == "plain":
-                        cookies = [FillerCookie([type("C", (), {"name": "idtoken_session", "value": "v" * 600})])]
-                    else:
-                        cookies = real_login(inst)[0]
+                    cookies = run.session_or_filler(inst)
                     run_wrk(inst, cookies, 2, 2, 24)  # warm-up
                     data = out_dir / ("%s.data" % kind)
                     pids = ",".join(str(p) for p in children_of(inst.pid))

@@ -313,18 +313,24 @@ def cpu_ticks_between(a, b):
     return sum(ticks - a.get(pid, (0.0, None))[0] for pid, (ticks, _) in b.items())
 
 
+def smaps_rollup(pid):
+    """{field: kB} of /proc/PID/smaps_rollup (Rss, Pss, Private_Clean, ...)."""
+    values = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                values[parts[0][:-1]] = int(parts[1])
+    return values
+
+
 def child_memory(inst):
     """Per child: {"rss", "pss", "private"} in kB from /proc/PID/smaps_rollup (private = Private_Clean +
     Private_Dirty)."""
     out = []
     for pid in children_of(inst.pid):
         try:
-            values = {}
-            with open("/proc/%d/smaps_rollup" % pid) as f:
-                for line in f:
-                    parts = line.split()
-                    if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-                        values[parts[0][:-1]] = int(parts[1])
+            values = smaps_rollup(pid)
             out.append({"pid": pid, "rss": values.get("Rss", 0), "pss": values.get("Pss", 0),
                         "private": values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)})
         except OSError:
@@ -575,6 +581,17 @@ class FillerCookie:
     def __init__(self, like):
         self.name = "filler"
         self.value = "f" * max(1, len(cookie_header(like)) - len("filler="))
+
+
+# A session cookie of about the size the demo provider's default token seals to: what plain Apache gets
+# when no idtoken instance's real cookie is at hand.
+TYPICAL_SESSION = [type("Session", (), {"name": "idtoken_session", "value": "v" * 640})]
+
+
+def session_or_filler(inst):
+    """The cookies a protected request to `inst` carries: a real login's, or for plain Apache a filler
+    cookie as long as a typical session's."""
+    return [FillerCookie(TYPICAL_SESSION)] if inst.kind == "plain" else real_login(inst)[0]
 
 
 def wrk_with_fresh_session(inst, seconds, threads, connections):

@@ -27,7 +27,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import run  # noqa: E402
-from run import BenchApache, FillerCookie, Minter, Provider, children_of, median, real_login, run_wrk  # noqa: E402
+from run import BenchApache, Minter, Provider, children_of, median, run_wrk  # noqa: E402
 
 DEFAULT_CONFIGS = "plain,idtoken-cookie,idtoken-cache,openidc-cookie"
 
@@ -94,13 +94,9 @@ def futex_calls(pids, work, show=False):
 
 def one(kind, provider, module, args):
     inst = BenchApache(kind, provider, module=module)
-    inst.write_config()
     inst.start()
     try:
-        if kind == "plain":
-            cookies = [FillerCookie([type("C", (), {"name": "idtoken_session", "value": "v" * 640})])]
-        else:
-            cookies = real_login(inst)[0]
+        cookies = run.session_or_filler(inst)
         run_wrk(inst, cookies, 1, args.threads, args.connections)  # warm-up
         kids = children_of(inst.pid)
         before = switches(kids)
