@@ -277,6 +277,7 @@ static int32_t file_write(store_ctx *ctx, const unsigned char *key, size_t key_l
     }
     rc = idtoken_table_put(table, key, key_len, value ? value : empty, value_len, expires_at, now, flags,
                            full_policy, &fx);
+    store_changed();
     if ((fx.evicted > 0 || rc == IDTOKEN_TABLE_FULL)
         && idtoken_table_report_due(table, now, FULL_REPORT_INTERVAL, &report.evicted, &report.refused)) {
         report.due = 1;
@@ -323,6 +324,9 @@ static int32_t file_get(void *ctxv, const unsigned char *key, size_t key_len,
         return IDT_STORE_ERROR;
     }
     rc = idtoken_table_get(table, key, key_len, now_sec(), buffer, IDT_STORE_VALUE_MAX, &found_len);
+    if (rc == IDTOKEN_TABLE_CORRUPT) {
+        store_changed();    /* the repair may have dropped entries */
+    }
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
     }
@@ -344,6 +348,7 @@ static int32_t file_remove(void *ctxv, const unsigned char *key, size_t key_len)
         return IDT_STORE_ERROR;
     }
     rc = idtoken_table_remove(table, key, key_len);
+    store_changed();
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
     }

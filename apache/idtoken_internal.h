@@ -120,6 +120,7 @@ typedef struct {
  * passes, the connection's read buffer (IDT_STORE_VALUE_MAX bytes), one error line. */
 int store_enter(store_ctx *ctx, int always, int *locked);
 int store_leave(const store_ctx *ctx, int locked);
+void store_changed(void);
 int store_key_ok(const store_ctx *ctx, const unsigned char *key, size_t key_len);
 int store_value_ok(const store_ctx *ctx, const unsigned char *value, size_t value_len, int64_t expires_at);
 unsigned char *store_read_buffer(request_rec *r);

@@ -6,6 +6,7 @@
  */
 #include "idtoken_internal.h"
 
+#include "apr_shm.h"
 #include "apr_thread_mutex.h"
 
 typedef enum {
@@ -29,6 +30,11 @@ static apr_global_mutex_t *store_mutex;
  * fcntl mutex cost 17 (bench/README.md, "Where the time goes"). */
 static apr_thread_mutex_t *store_queue;
 static int store_ready;             /* the store is set up for this generation */
+/* How many writes the store has taken, in memory every process of the server shares: the core's fast
+ * path reads it before and after it reads a session, and skips the read while it has not moved (see
+ * idt_store.writes). NULL for the stores other servers write too (Redis, memcache): those are read on
+ * every request. */
+static apr_uint64_t *store_writes;
 
 /* The mutex outlives configuration passes (ap_retained_data), unlike the rest: during a graceful
  * restart the old generation's children still write the file store while the new one's start, and
@@ -38,6 +44,15 @@ typedef struct {
     apr_global_mutex_t *mutex;
 } retained_mutex;
 
+/* The write count, kept like the mutex: the old generation's children write the same store during a
+ * graceful restart, and the new one's must see it move. Its own key, not a field of retained_mutex: a
+ * graceful restart into a newer module finds the older one's retained_mutex, of the older size. */
+#define RETAINED_WRITES "auth_idtoken-store-writes"
+typedef struct {
+    apr_shm_t *shm;
+    apr_uint64_t *writes;
+} retained_writes;
+
 /* Before the directives of a pass are read: the Mutex directive only accepts registered types, and
  * IDTokenCache starts over from "not given". */
 apr_status_t store_pre_config(apr_pool_t *pconf)
@@ -46,6 +61,7 @@ apr_status_t store_pre_config(apr_pool_t *pconf)
     store_provider = NULL;
     store_instance = NULL;
     store_mutex = NULL;
+    store_writes = NULL;
     store_ready = 0;
     filestore_pre_config();
     redis_pre_config();
@@ -143,6 +159,51 @@ static apr_status_t store_mutex_init(server_rec *s)
     return APR_SUCCESS;
 }
 
+/* Only stores no other server writes to: the module's file (one server's, under its mutex) and shmcb. */
+static int writes_counted_here(void)
+{
+    return kind == STORE_FILE || (kind == STORE_SOCACHE && strcmp(store_provider->name, "shmcb") == 0);
+}
+
+/* The write count of every generation, made once in the process pool (anonymous: children get it
+ * through fork). Without it (it could not be made) every request reads its session, as before. */
+static void store_writes_init(server_rec *s)
+{
+    retained_writes *kept = ap_retained_data_get(RETAINED_WRITES);
+
+    store_writes = NULL;
+    if (!writes_counted_here()) {
+        return;
+    }
+    if (kept == NULL) {
+        kept = ap_retained_data_create(RETAINED_WRITES, sizeof(*kept));
+    }
+    if (kept->writes == NULL) {
+        if (apr_shm_create(&kept->shm, sizeof(apr_uint64_t), NULL, s->process->pool) != APR_SUCCESS) {
+            kept->shm = NULL;
+            return;
+        }
+        kept->writes = apr_shm_baseaddr_get(kept->shm);
+        *kept->writes = 0;
+    }
+    store_writes = kept->writes;
+}
+
+/* After every call that may have changed an entry (a write, an eviction, a repair), before the mutex
+ * is released: a reader that sees the new count also sees the change. */
+void store_changed(void)
+{
+    if (store_writes) {
+        __atomic_add_fetch(store_writes, 1, __ATOMIC_RELEASE);
+    }
+}
+
+static uint64_t store_write_count(void *ctx)
+{
+    (void)ctx;
+    return __atomic_load_n(store_writes, __ATOMIC_ACQUIRE);
+}
+
 apr_status_t store_mutex_lock(void)
 {
     return store_mutex ? apr_global_mutex_lock(store_mutex) : APR_EINIT;
@@ -213,6 +274,7 @@ int auth_idtoken_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     }
     rc = kind == STORE_FILE ? filestore_post_config(pconf, s, announce)
                             : socache_post_config(pconf, s, announce);
+    store_writes_init(s);
     store_ready = rc == OK;
     return rc;
 }
@@ -476,6 +538,7 @@ static int32_t socache_put(void *ctxv, const unsigned char *key, size_t key_len,
         return IDT_STORE_ERROR;
     }
     rv = socache_store(ctx, key, key_len, value, value_len, expires_at);
+    store_changed();
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
     }
@@ -525,6 +588,7 @@ static int32_t socache_remove(void *ctxv, const unsigned char *key, size_t key_l
     }
     key = socache_key(ctx, key, key_len, &len);
     rv = store_provider->remove(store_instance, ctx->r->server, key, len, ctx->r->pool);
+    store_changed();
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
     }
@@ -564,6 +628,7 @@ static int32_t socache_add(void *ctxv, const unsigned char *key, size_t key_len,
     else {
         status = IDT_STORE_OK;
     }
+    store_changed();
     if (!store_leave(ctx, locked)) {
         return IDT_STORE_ERROR;
     }
@@ -586,6 +651,7 @@ const idt_store *request_store(request_rec *r)
     ctx->calls = 0;
     store = apr_palloc(r->pool, sizeof(*store));
     store->ctx = ctx;
+    store->writes = store_writes ? store_write_count : NULL;
     if (kind == STORE_FILE) {
         filestore_callbacks(store);
     }

@@ -145,6 +145,12 @@ typedef struct {
     int32_t (*get)(void *ctx, const unsigned char *key, size_t key_len,
                    const unsigned char **value, size_t *value_len);
     int32_t (*remove)(void *ctx, const unsigned char *key, size_t key_len);
+    /* How many calls that may change an entry (add, put, remove, and anything that evicts or repairs)
+     * the store has taken so far, for a store only this server's processes write to (the file store,
+     * shmcb); NULL for one other servers write too (Redis, memcache). Read before a get, the same count
+     * later means no entry has changed since: the core then lets an already-read session through
+     * without reading it again. The count moves before the changing call returns. */
+    uint64_t (*writes)(void *ctx);
 } idt_store;
 
 /* ---- Metrics --------------------------------------------------------------------------------------- */

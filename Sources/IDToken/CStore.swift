@@ -53,6 +53,10 @@ struct CStore: SharedStore {
         return counted(.remove, key.withUnsafeBufferPointer { Self.status(remove(store.ctx, $0.baseAddress, $0.count)) })
     }
 
+    func writes() -> UInt64? {
+        store.writes.map { $0(store.ctx) }
+    }
+
     private func counted(_ operation: Counter.StoreOperation, _ status: StoreStatus) -> StoreStatus {
         meter.count(.store(operation, .init(status)))
         return status

@@ -120,6 +120,61 @@ import Testing
         #expect(RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 4, rng: &rng).passed == nil)
     }
 
+    /// A store that counts its writes (the file store, shmcb) is not read again while the count stands
+    /// still; any write sends the next request to the store once more.
+    @Test mutating func aCacheSessionIsReadAgainOnlyAfterAWrite() throws {
+        let store = CountingStore(countsWrites: true)
+        let site = Site.fixture { $0.sessionStore = .cache }
+        let jar = try login(site, store: store)
+        _ = RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 1, rng: &rng)
+        let before = store.gets
+        for t in 2...6 { #expect(fast(site, get("/app/", jar, store: store), at: now + Int64(t)) != nil) }
+        #expect(store.gets == before)
+        _ = store.put(Array("idtoken:x:other".utf8), [1], expiresAt: now + 100, now: now + 7)
+        #expect(fast(site, get("/app/", jar, store: store), at: now + 7) != nil)
+        #expect(store.gets == before + 1)
+        #expect(fast(site, get("/app/", jar, store: store), at: now + 8) != nil)
+        #expect(store.gets == before + 1)
+    }
+
+    /// Another process's logout only writes the store: the count moves, the session is read and gone.
+    @Test mutating func aCacheSessionRemovedByAnotherProcessIsNotPassed() throws {
+        let store = CountingStore(countsWrites: true)
+        let site = Site.fixture { $0.sessionStore = .cache }
+        let jar = try login(site, store: store)
+        _ = RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 1, rng: &rng)
+        #expect(fast(site, get("/app/", jar, store: store), at: now + 2) != nil)
+        let id = try #require(jar.cookies["idtoken_session"])
+        #expect(store.remove(StoreKey.make(.session, id, context: site.config.storeContext)) == .ok)
+        #expect(fast(site, get("/app/", jar, store: store), at: now + 3) == nil)
+        #expect(RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 3, rng: &rng).passed == nil)
+    }
+
+    /// A store other servers write too (no count) is read on every request.
+    @Test mutating func aStoreWithoutACountIsReadOnEveryRequest() throws {
+        let store = CountingStore()
+        let site = Site.fixture { $0.sessionStore = .cache }
+        let jar = try login(site, store: store)
+        _ = RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 1, rng: &rng)
+        let before = store.gets
+        for t in 2...4 { #expect(fast(site, get("/app/", jar, store: store), at: now + Int64(t)) != nil) }
+        #expect(store.gets == before + 3)
+    }
+
+    /// The store drops an unused session at its idle deadline, a write-free change: the memo ends there.
+    @Test mutating func aCacheSessionIsNotPassedPastTheStoresIdleDeadline() throws {
+        let store = CountingStore(countsWrites: true)
+        let site = Site.fixture {
+            $0.sessionStore = .cache
+            $0.sessionIdleTimeout = 60
+            $0.sessionRefreshInterval = 600
+        }
+        let jar = try login(site, store: store)
+        _ = RequestDecider.decide(get("/app/", jar, store: store), site: site, now: now + 1, rng: &rng)
+        #expect(fast(site, get("/app/", jar, store: store), at: now + 59) != nil)
+        #expect(fast(site, get("/app/", jar, store: store), at: now + 60) == nil)
+    }
+
     /// A chunked session's first cookie is a marker shared by every chunked session: never a key.
     @Test mutating func aChunkedSessionIsNotRemembered() throws {
         let site = Site.fixture { $0.limitRequestFieldSize = 65536 }

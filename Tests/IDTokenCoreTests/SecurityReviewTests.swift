@@ -314,11 +314,17 @@ extension AuthRequest {
     }
 }
 
-/// Counts the look-ups a request makes.
+/// Counts the look-ups a request makes. `countsWrites`: it tells its write count, as the file store
+/// and shmcb do; without, it is a store other servers write to too (Redis, memcache).
 final class CountingStore: SharedStore, @unchecked Sendable {
     let inner = MemoryStore()
+    let countsWrites: Bool
     private let count = Mutex(0)
     var gets: Int { count.withLock { $0 } }
+
+    init(countsWrites: Bool = false) { self.countsWrites = countsWrites }
+
+    func writes() -> UInt64? { countsWrites ? inner.writes() : nil }
 
     func add(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus { inner.add(key, value, expiresAt: expiresAt, now: now) }
     func put(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus { inner.put(key, value, expiresAt: expiresAt, now: now) }

@@ -2,13 +2,16 @@
 end_session_endpoint, the return URLs it refuses, and back-channel logout (the provider POSTs a
 Logout Token to the redirect URI) in cache mode."""
 
+import concurrent.futures
+import re
 import time
 import urllib.parse
 
 import pytest
 import requests
 
-from harness import Browser, Login, cache_mode, jws_parts, logout_url, set_cookies, wait_module_log
+from harness import (TRACE_WORK, Browser, Login, cache_mode, jws_parts, logout_url, raw_get, set_cookies,
+                     wait_module_log, wait_work)
 
 SESSION = "idtoken_session"
 
@@ -172,6 +175,44 @@ def test_cache_mode_logout_revokes_every_copy_of_the_cookie(apache_factory, prov
     assert_session_cleared(r, browser)
     assert_logged_out(copy, a, provider)
     assert_logged_out(browser, a, provider)
+
+
+PID = re.compile(r"\[pid (\d+)")
+
+
+def spread_gets(apache, cookie, count=48, threads=8):
+    """`count` GETs of /protected/env with this Cookie header, each on a new connection, `threads` at a
+    time: spread over every child process and thread. Their statuses."""
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda _: raw_get(apache, "/protected/env", cookie=cookie).status, range(count)))
+
+
+def pids_of(work, store_calls=None):
+    return {PID.search(w.line).group(1) for w in work if store_calls is None or w.store_calls == store_calls}
+
+
+@pytest.mark.parametrize("store", ["file", "shmcb"])
+def test_cache_mode_logout_reaches_processes_that_pass_the_session_without_reading_it(apache_factory, provider, store):
+    """A child that has let a session through passes it again without reading the store while the store
+    has taken no write (its write count, idt_store.writes). Logout is a write: a copy of the cookie
+    replayed after it, to the very children that were passing it from memory, is refused by every one."""
+    extra = cache_mode(None, *(["IDTokenCache shmcb"] if store == "shmcb" else []), TRACE_WORK)
+    a = apache_factory(provider.discovery_url, extra=extra)
+    browser = Browser()
+    Login(browser, a).run()
+    cookie = "%s=%s" % (SESSION, browser.cookie(SESSION))
+    offset = a.log_size()
+    assert spread_gets(a, cookie) == [200] * 48
+    warm = wait_work(a, offset, count=48)
+    from_memory = pids_of(warm, store_calls=0)
+    assert from_memory, "no child passed the session without reading the store:\n%s" % "\n".join(w.line for w in warm[:5])
+
+    assert_session_cleared(browser.get(logout_url(a, "/public/env")), browser)
+    offset = a.log_size()
+    assert spread_gets(a, cookie) == [302] * 48
+    replayed = wait_work(a, offset, count=48)
+    assert from_memory & pids_of(replayed), "the replay reached none of the children that passed from memory"
+    assert all(w.store_calls >= 1 for w in replayed), "a replay was answered without reading the store"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -79,14 +79,15 @@ def test_default_store_has_the_size_the_c_test_fills(apache):
 # ---------------------------------------------------------------------------------------------------
 
 def test_logins_through_the_module_fit_the_room_the_start_up_line_announces(apache_factory, provider):
-    """A 4M store announces its room; 85% of it in logins (each of a user of its own, concurrently,
+    """A 1M store announces its room; 85% of it in logins (each of a user of its own, concurrently,
     within seconds, so every login's single-use mark is still live too) all succeed, nothing gives way,
     and the first sessions are still valid. Logging in on until the first session gives way measures the
-    capacity through the module. About 1,700 logins, 10 to 20 s: under every MPM, since what it shows
-    (every process writing one table) differs most between them."""
-    a = apache_factory(provider.discovery_url, extra=cache_mode(None, "IDTokenCache file(4M)", TRACE_WORK))
+    capacity through the module. About 450 logins, 5 to 15 s: under every MPM, since what it shows
+    (every process writing one table) differs most between them. (4M and 1,700 logins took 55 s on a
+    loaded CI machine, three times over; the C test fills the default 128M.)"""
+    a = apache_factory(provider.discovery_url, extra=cache_mode(None, "IDTokenCache file(1M)", TRACE_WORK))
     _, size, room = announced(a)
-    assert (4 << 20) >= size > (4 << 20) - 8192 and room > 1500, (size, room)
+    assert (1 << 20) >= size > (1 << 20) - 8192 and room > 350, (size, room)
     fill = int(room * 0.85)
     results = many_logins(a, provider, fill)
     bad = [(i, status, body[:200]) for i, (status, sid, body) in enumerate(results) if status != 303 or not sid]

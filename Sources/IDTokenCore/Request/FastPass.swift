@@ -33,10 +33,14 @@ package enum FastPass {
         let value = UnsafeRawBufferPointer(rebasing: r.cookie[range])
         guard let entry = site.passMemo.entry(value: value, dir: r.dir, secure: r.secure, now: now) else { return nil }
         if let key = entry.storeKey {
-            // Still there, unchanged: logout and back-channel logout remove it from the store.
+            // Still there, unchanged: logout and back-channel logout remove it from the store. No write
+            // since it was last found there: it is (the memo's `validUntil` is within its expiry).
             let shared = store() ?? site.localStore
+            let writes = shared.writes()
+            if entry.storeUnchanged(writes: writes) { return entry.rendered }
             guard case .success(let stored) = shared.get(key, now: now), let expected = entry.stored,
                   stored.withUnsafeBytes({ a in expected.withUnsafeBytes { PassMemo.same(a, $0) } }) else { return nil }
+            entry.stillStored(writes: writes)
         }
         return entry.rendered
     }

@@ -18,6 +18,8 @@ struct CachePlacement: SessionPlacement {
     /// The session stored under `value`; only what could be an ID this module issued reaches the store.
     func load(id value: Substring, _ jar: SessionJar, now: Int64) -> SessionJar.Loaded? {
         guard LoginState.isRandomToken(value) else { return nil }
+        // Before the read: a write after it moves the count past what FastPass remembers.
+        let writes = jar.store.writes()
         let stored: [UInt8]
         switch jar.store.get(jar.storeKey(.session, String(value)), now: now) {
         case .success(let found): stored = found
@@ -28,6 +30,7 @@ struct CachePlacement: SessionPlacement {
         }
         guard var opened = jar.open(String(decoding: stored, as: UTF8.self)) else { return nil }
         opened.id = String(value)
+        opened.storeWrites = writes
         return opened
     }
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Passes this child has already decided, by the session cookie's exact value and the location: the
 /// next request that brings the same value to the same kind of location, before anything about the
 /// session can have changed, is let through with the same rendering without its Cookie header being
@@ -6,8 +8,9 @@
 /// An entry holds only while nothing could change the slow path's answer (`validUntil`): the session's
 /// end, its idle deadline, its next refresh, and a location's max_age. What is not a matter of time is
 /// in the key (the cookie value, the location's configuration blocks, http or https). A session kept in
-/// the shared store is still read from it on every request (`storeKey`), so logout and back-channel
-/// logout revoke it at once, as without the memo.
+/// the shared store is read from it again (`storeKey`) whenever the store has taken a write since it
+/// was last read (`storeWrites`), so logout and back-channel logout, which write, revoke it at once, as
+/// without the memo; a store that cannot count its writes is read on every request.
 package final class PassMemo: Sendable {
     package final class Entry: Sendable {
         /// The session cookie's value as the browser sends it.
@@ -21,9 +24,13 @@ package final class PassMemo: Sendable {
         /// A session in the shared store: its key there and the sealed value it was opened from.
         let storeKey: [UInt8]?
         let stored: [UInt8]?
+        /// The store's write count last read before `stored` was found there (SharedStore.writes);
+        /// `unknown` when it cannot say.
+        let storeWrites: Atomic<UInt64>
+        static let unknown = UInt64.max
 
         init(value: [UInt8], dir: [Int32], secure: Bool, rendered: RenderedClaims, validUntil: Int64,
-             storeKey: [UInt8]?, stored: [UInt8]?) {
+             storeKey: [UInt8]?, stored: [UInt8]?, storeWrites: UInt64? = nil) {
             self.value = value
             self.dir = dir
             self.secure = secure
@@ -31,6 +38,19 @@ package final class PassMemo: Sendable {
             self.validUntil = validUntil
             self.storeKey = storeKey
             self.stored = stored
+            self.storeWrites = Atomic(storeWrites ?? Self.unknown)
+        }
+
+        /// Whether nothing has been written to the store since the value was last seen there.
+        func storeUnchanged(writes: UInt64?) -> Bool {
+            guard let writes, writes != Self.unknown else { return false }
+            return storeWrites.load(ordering: .acquiring) == writes
+        }
+
+        /// After a read that found the value still there: `writes` was read before it. Threads may race
+        /// here; any count read before a read that found the value is a true one to keep.
+        func stillStored(writes: UInt64?) {
+            if let writes { storeWrites.store(writes, ordering: .releasing) }
         }
 
         func matches(_ value: UnsafeRawBufferPointer, _ dir: UnsafeBufferPointer<Int32>, secure: Bool) -> Bool {

@@ -71,12 +71,16 @@ enum SessionGate {
             guard value == id else { return }
             storeKey = jar.storeKey(.session, id)
             stored = Array(sealed.utf8)
+            // The store drops the entry at its idle deadline (CachePlacement.save) without a write.
+            if config.sessionIdleTimeout > 0 { until = min(until, session.refreshedAt + config.sessionIdleTimeout) }
+            guard until > now else { return }
         } else {
             // A chunked session's first cookie is the marker, not the sealed value: not remembered.
             guard value == sealed else { return }
         }
         site.passMemo.remember(PassMemo.Entry(value: Array(value.utf8), dir: jar.request.dirHandles, secure: jar.request.isSecure,
-                                              rendered: rendered, validUntil: until, storeKey: storeKey, stored: stored))
+                                              rendered: rendered, validUntil: until, storeKey: storeKey, stored: stored,
+                                              storeWrites: loaded.storeWrites))
     }
 
     /// The sooner of the end sealed in and what this site allows: its IDTokenSessionLifetime from the

@@ -42,6 +42,8 @@ struct SessionJar {
         var sealed: String? = nil
         /// What `opened` already holds rendered for it.
         var renders: [OpenedSessions.RenderShape: RenderedClaims] = [:]
+        /// The shared store's write count read before the session was (SharedStore.writes).
+        var storeWrites: UInt64? = nil
     }
 
     enum Saved {

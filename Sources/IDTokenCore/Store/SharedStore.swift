@@ -13,6 +13,10 @@ package protocol SharedStore {
     /// The value, or nil with the status that says why not.
     func get(_ key: [UInt8], now: Int64) -> Result<[UInt8], StoreFailure>
     func remove(_ key: [UInt8]) -> StoreStatus
+    /// How many calls that may change an entry the store has taken, when every one of them is made by
+    /// this server (the file store, shmcb, this process's own store); nil when other servers write to it
+    /// too. The same count before a get and later means nothing has changed in between.
+    func writes() -> UInt64?
 }
 
 extension SharedStore {
@@ -20,6 +24,9 @@ extension SharedStore {
     package func putEvictable(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64, now: Int64) -> StoreStatus {
         put(key, value, expiresAt: expiresAt, now: now)
     }
+
+    /// Unknown unless the store says: every session is read again.
+    package func writes() -> UInt64? { nil }
 }
 
 package enum StoreStatus: Equatable, Sendable {
@@ -38,6 +45,7 @@ package enum StoreFailure: Error, Equatable, Sendable {
 /// or a server-side session is seen by this child alone; the C module says so at start-up.
 package final class MemoryStore: SharedStore, Sendable {
     private let entries = Mutex<[[UInt8]: (value: [UInt8], expiresAt: Int64)]>([:])
+    private let changes = Atomic<UInt64>(0)
     let capacity: Int
 
     package init(capacity: Int = 10_000) { self.capacity = capacity }
@@ -59,6 +67,7 @@ package final class MemoryStore: SharedStore, Sendable {
                 if map.count >= capacity { return .error }
             }
             map[key] = (value, expiresAt)
+            changes.add(1, ordering: .releasing)
             return .ok
         }
     }
@@ -71,6 +80,12 @@ package final class MemoryStore: SharedStore, Sendable {
     }
 
     package func remove(_ key: [UInt8]) -> StoreStatus {
-        entries.withLock { $0.removeValue(forKey: key) == nil ? .notFound : .ok }
+        entries.withLock {
+            guard $0.removeValue(forKey: key) != nil else { return .notFound }
+            changes.add(1, ordering: .releasing)
+            return .ok
+        }
     }
+
+    package func writes() -> UInt64? { changes.load(ordering: .acquiring) }
 }
