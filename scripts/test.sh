@@ -16,12 +16,23 @@ stage() {
 }
 stage "install dependencies"
 ./scripts/install-deps.sh
-stage "LemonLDAP::NG for the interop test (Tests/interop/lemonldap)"
-bash Tests/interop/lemonldap/install.sh
 export PATH="/opt/swift/usr/bin:$PATH"
 
-stage "build (release library + Apache module)"
+# LemonLDAP::NG (for the interop test) installs while the module builds: apt waits on the network and
+# dpkg, the build on the CPU. Its output is shown once both are done.
+stage "build (release library + Apache module), LemonLDAP::NG installing beside it (Tests/interop/lemonldap)"
+lemonldap_log=$(mktemp)
+bash Tests/interop/lemonldap/install.sh >"$lemonldap_log" 2>&1 &
+lemonldap_pid=$!
 make module
+lemonldap_status=0
+wait "$lemonldap_pid" || lemonldap_status=$?
+cat "$lemonldap_log"
+rm -f "$lemonldap_log"
+if [ "$lemonldap_status" -ne 0 ]; then
+  echo "installing LemonLDAP::NG failed ($lemonldap_status)" >&2
+  exit 1
+fi
 stage "unit tests (Swift core)"
 swift test
 # The module must work in every MPM Debian ships: the whole suite under event, then all but the
