@@ -7,6 +7,7 @@ time. Complements bench/instructions.py (instructions) and bench/switches.py (sw
 
     python3 bench/perf_profile.py                         # plain idtoken-cookie
     python3 bench/perf_profile.py plain idtoken-cache --seconds 8 --top 40
+    python3 bench/perf_profile.py idtoken-cookie openidc-cookie --logins 300   # logins, not wrk
 
 perf slows the server a little (its own figures are printed beside, not to be compared with
 bench/run.py's); the shares are what to read. The unstripped library is loaded so that Swift functions
@@ -44,6 +45,9 @@ def main(argv=None):
     ap.add_argument("configs", nargs="*", default=["plain", "idtoken-cookie"])
     ap.add_argument("--seconds", type=int, default=6)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--logins", type=int, default=0,
+                    help="profile this many RS256 logins (run.py's login_bench: the redirect GETs and the "
+                         "callback POSTs, one connection) instead of wrk's protected requests")
     args = ap.parse_args(argv)
     unknown = set(args.configs) - set(run.CONFIGS)
     if unknown:
@@ -63,18 +67,30 @@ def main(argv=None):
                 inst = BenchApache(kind, provider, module=module)
                 inst.start()
                 try:
-                    cookies = run.session_or_filler(inst)
-                    run_wrk(inst, cookies, 2, 2, 24)  # warm-up
+                    minter = run.Minter(provider)
+                    if args.logins:
+                        run.login_bench(inst, minter, "RS256", 20)  # warm-up
+                    else:
+                        cookies = run.session_or_filler(inst)
+                        run_wrk(inst, cookies, 2, 2, 24)  # warm-up
                     data = out_dir / ("%s.data" % kind)
                     pids = ",".join(str(p) for p in children_of(inst.pid))
                     rec = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", str(data),
                                             "-p", pids], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(1)
-                    w = run_wrk(inst, cookies, args.seconds, 2, 24)
+                    if args.logins:
+                        b = run.login_bench(inst, minter, "RS256", args.logins)
+                        print("== %s: %d RS256 logins, %.0f µs of server CPU each (GET %.0f + POST %.0f, under "
+                              "perf; the minting between them is not recorded by the server)" % (
+                                  kind, b["n"], b["cpu_us"] or 0, b["cpu_get_us"] or 0, b["cpu_post_us"] or 0),
+                              flush=True)
+                    else:
+                        w = run_wrk(inst, cookies, args.seconds, 2, 24)
                     rec.send_signal(signal.SIGINT)
                     rec.wait(60)
-                    print("== %s: %d requests, %.0f/s, %.1f µs of server CPU each (under perf)" % (
-                        kind, w["requests"], w["rps"], w["cpu_us"] or 0), flush=True)
+                    if not args.logins:
+                        print("== %s: %d requests, %.0f/s, %.1f µs of server CPU each (under perf)" % (
+                            kind, w["requests"], w["rps"], w["cpu_us"] or 0), flush=True)
                     print("-- by shared object\n" + report(data, "dso", 12), flush=True)
                     print("-- by function\n" + report(data, "dso,sym", args.top) + "\n", flush=True)
                 finally:

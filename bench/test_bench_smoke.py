@@ -130,6 +130,19 @@ def test_login_cpu_and_session_cookie_figures(quick, column):
             assert number(s[key + alg]) and s[key + alg] > 0, "%s: no %s%s" % (column, key, alg)
     assert number(s["pss_vs_openidc"]) and s["pss_vs_openidc"] > 0
     assert number(s["cookie_small"]) and s["cookie_small"] > 0
+    for alg in run.ALGS:
+        # Negative only if a login cost less than plain Apache's two requests of the same sizes.
+        assert number(s["login_own_vs_openidc_" + alg]), (column, s["login_own_vs_openidc_" + alg])
+
+
+def test_plain_gets_a_logins_two_requests_without_a_module(quick):
+    """plain's login cells: the redirect GET's and the callback POST's requests, same sizes, no module (the
+    floor every module's login stands on), every one answered 200."""
+    s = quick["summary"]["plain"]
+    for alg in run.ALGS:
+        for key in ("login_cpu_us_", "login_get_us_", "login_post_us_"):
+            assert number(s[key + alg]) and s[key + alg] > 0, "plain: no %s%s" % (key, alg)
+    assert s["login_failures"] == 0, quick["login_failures"].get("plain")
 
 
 @pytest.mark.parametrize("column", MODULE_COLUMNS)
