@@ -1253,6 +1253,12 @@ def targets_lines(results):
             parts.append("%s/%s %s" % (kind, "openidc-" + SESSION_KIND[kind],
                                        fmt(s[kind]["login_vs_openidc_RS256"], "{:.2f}")))
     lines.append("  server CPU / RS256 login, ratio to mod_auth_openidc: %s (≤ 0.3)" % ", ".join(parts))
+    if have("plain") and have("openidc-cookie"):
+        floor, other = s["plain"]["login_cpu_us_RS256"], s["openidc-cookie"]["login_cpu_us_RS256"]
+        lines.append("    plain Apache's two requests alone: %s µs, %s of openidc-cookie's login; each login less "
+                     "them: idtoken-cookie %s of openidc-cookie's" % (
+                         fmt(floor, "{:,.0f}"), fmt(_ratio(floor, other), "{:.2f}"),
+                         fmt(s.get("idtoken-cookie", {}).get("login_own_vs_openidc_RS256"), "{:.2f}")))
     parts = []
     for kind in ("idtoken-cookie", "idtoken-cache"):
         if have(kind):
