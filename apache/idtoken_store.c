@@ -30,10 +30,10 @@ static apr_global_mutex_t *store_mutex;
  * fcntl mutex cost 17 (bench/README.md, "Where the time goes"). */
 static apr_thread_mutex_t *store_queue;
 static int store_ready;             /* the store is set up for this generation */
-/* How many writes the store has taken, in memory every process of the server shares: the core's fast
- * path reads it before and after it reads a session, and skips the read while it has not moved (see
- * idt_store.writes). NULL for the stores other servers write too (Redis, memcache): those are read on
- * every request. */
+/* How many writes the store has taken, in memory every process of the server shares: the core reads
+ * it before it reads a session, and lets that session through again without reading it while the
+ * count has not moved (idt_store.writes). NULL for the stores other servers write too (Redis,
+ * memcache): a session kept there is read on every request. */
 static apr_uint64_t *store_writes;
 
 /* The mutex outlives configuration passes (ap_retained_data), unlike the rest: during a graceful

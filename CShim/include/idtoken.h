@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the module refuses a library of another version. */
-#define IDT_ABI_VERSION 10
+#define IDT_ABI_VERSION 11
 
 /* The release (semantic versioning), written here only: the Makefile, the .deb and both halves read it.
  * CHANGELOG.md says what each one changed for admins. */
