@@ -1,8 +1,8 @@
 /// Sessions already opened by this child, by the exact sealed value (the cookie's, or the shared
 /// store's in cache mode), with what each location shape renders of them. A sealed value can only ever
 /// open to one session (AES-GCM authenticates it), so a hit is as good as decrypting again; the expiry
-/// checks still run on every request, and in cache mode the store is still read on every request, so
-/// logout revokes at once.
+/// checks still run, and in cache mode the session is still looked up in the store (or, by FastPass,
+/// known unchanged there: PassMemo), so logout revokes at once.
 ///
 /// Split into shards by the value's last byte (ciphertext, so evenly spread) so that writes rarely
 /// meet; readers share a shard (ReadMostly).
