@@ -62,7 +62,10 @@ def test_demo_sh_serves_the_login_and_stops_on_ctrl_c(checkout, driver):  # noqa
     run_dir = Path("/tmp/idtoken-demo-test-%d" % apache_port)
     log = checkout / "demo-output.log"
     with open(log, "w") as out:
+        # SIGINT as a terminal leaves it: a runner started in the background (a non-interactive shell's
+        # `cmd &`) ignores SIGINT, and bash cannot trap a signal ignored when it starts.
         demo = subprocess.Popen(["bash", "scripts/demo.sh"], cwd=checkout, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 env=dict(os.environ, APACHE_PORT=str(apache_port), PROVIDER_PORT=str(provider_port),
                                          DEMO_RUN_DIR=str(run_dir)))
