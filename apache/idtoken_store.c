@@ -26,8 +26,9 @@ static apr_global_mutex_t *store_mutex;
  * apr_global_mutex has such a lock of its own only for mechanisms whose locks belong to processes
  * (fcntl, flock); with APR's default on Linux, a process-shared pthread mutex (what a stock Debian
  * apache2.conf gives every mutex), all threads of all children met on the one futex: with cache
- * sessions, which read the store on every request, that cost 34 µs of CPU per request where the
- * fcntl mutex cost 17 (bench/README.md, "Where the time goes"). */
+ * sessions, which then read the store on every request, that cost 34 µs of CPU per request where the
+ * fcntl mutex cost 17 (bench/README.md, "Where the time goes"). Logins, logouts and the first request
+ * of a session after a write still take it. */
 static apr_thread_mutex_t *store_queue;
 static int store_ready;             /* the store is set up for this generation */
 /* How many writes the store has taken, in memory every process of the server shares: the core reads

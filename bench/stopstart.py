@@ -454,10 +454,10 @@ def one_mpm(mpm_name, provider, module, core_dir, args):
                     os.kill(victims[0], signal.SIGSEGV)
                     # httpd logs a child's signal when its main loop reaps it (it polls about once a
                     # second); a stop before that reaps it without a line. So the stop waits for the
-                    # line, or for the child to be gone for 15 s (then the run fails as it should).
+                    # line, at most 15 s (without it the run fails, as it should).
                     line = "child pid %d exit signal" % victims[0]
                     try:
-                        wait_for(lambda: line in inst.log_since(offset) or None, 15, line, interval=0.1)
+                        wait_for(lambda: line in inst.log_since(offset), 15, line, interval=0.1)
                     except TimeoutError:
                         pass
             if action in ("stop", "graceful-stop"):
