@@ -438,11 +438,21 @@ def live_children(parent):
     return [pid for _, pid in sorted(found, reverse=True)]
 
 
+def parent_of(pid):
+    """The parent pid of `pid`, or None once it is gone (reaped)."""
+    try:
+        return int(Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def self_check(inst, offset, result):
-    """Sends SIGSEGV to a child and waits for httpd's line about it before the stop: httpd logs a child's
-    signal when its main loop reaps it (about once a second), and a stop before that reaps it silently.
-    A child that was leaving anyway dies without the line (CI saw it once); then the next child is
-    tried, up to three. Without any line the run fails, as it should."""
+    """Sends SIGSEGV to a child and waits, before the stop, until httpd has reaped it and logged its line:
+    httpd logs a child's signal when its main loop reaps it (about once a second), and a stop before
+    that reaps it silently. Dumping the core can take long on a busy machine (a pipe in
+    kernel.core_pattern makes the child wait for its reader), so the wait follows the child, up to 60 s.
+    A child that was already leaving ignores the signal and exits without the line (CI saw it once);
+    then the next child is tried, up to three. Without any line the run fails, as it should."""
     tried = []
     for _ in range(3):
         # Listed again each time: the child that was leaving has been replaced meanwhile.
@@ -455,9 +465,13 @@ def self_check(inst, offset, result):
         except ProcessLookupError:
             continue
         result["self_check_pid"] = victim
+        try:
+            wait_for(lambda: parent_of(victim) != inst.pid, 60, "child %d to be reaped" % victim, interval=0.05)
+        except TimeoutError:
+            pass
         line = "child pid %d exit signal" % victim
         try:
-            wait_for(lambda: line in inst.log_since(offset), 10, line, interval=0.1)
+            wait_for(lambda: line in inst.log_since(offset), 3, line, interval=0.05)
             return
         except TimeoutError:
             log("self-check: no line about child %d after SIGSEGV (it was leaving?); trying another" % victim)
