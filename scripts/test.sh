@@ -36,25 +36,42 @@ fi
 stage "unit tests (Swift core)"
 swift test
 # The module must work in every MPM Debian ships: the whole suite under event, then all but the
-# browser tests (they exercise Chromium, not the MPM) under prefork and worker. Each run goes ahead
-# even when an earlier one failed; the script fails if any did.
+# browser tests (they exercise Chromium, not the MPM) under prefork and worker. The suites mostly wait
+# (on Apache, the provider, the browser: about a third of 2 cores each), so event runs beside prefork
+# then worker, each Apache on its own free port and folder; each log is printed when its run is done.
+# Every run goes ahead even when another failed; the script fails if any did.
 failed=()
-stage "end-to-end tests, event MPM (real Apache, demo provider, headless Chromium)"
-E2E_MPM=event python3 -m pytest Tests/e2e -q -p no:cacheprovider "$@" || failed+=(event)
 # Files whose tests do not depend on the MPM (the provider alone, configtest, token validation) run
 # under event only.
 same_under_every_mpm=(test_provider.py test_configtest.py test_docs_examples.py test_validation.py)
 ignore=()
 for f in "${same_under_every_mpm[@]}"; do ignore+=(--ignore "Tests/e2e/$f"); done
-stage "end-to-end tests, prefork MPM (all but the browser tests and the MPM-independent files)"
-E2E_MPM=prefork python3 -m pytest Tests/e2e -q -p no:cacheprovider -m "not browser" "${ignore[@]}" "$@" || failed+=(prefork)
 # worker has event's threads in prefork's kind of child: the whole suite under event (threads) and
 # prefork (processes) covers both; under worker, the files where how the MPM runs children and
 # connections shows (restarts, faults under load, stores shared by processes, the MPM check itself).
-stage "end-to-end tests, worker MPM (the files where the MPM matters)"
-E2E_MPM=worker python3 -m pytest -q -p no:cacheprovider -m "not browser" Tests/e2e/test_mpm.py Tests/e2e/test_restart.py \
-  Tests/e2e/test_faults.py Tests/e2e/test_store.py Tests/e2e/test_sessions.py Tests/e2e/test_login_flow.py \
-  Tests/e2e/test_redis.py Tests/e2e/test_metrics.py "$@" || failed+=(worker)
+worker_files=(test_mpm.py test_restart.py test_faults.py test_store.py test_sessions.py test_login_flow.py
+  test_redis.py test_metrics.py)
+stage "end-to-end tests: event MPM (real Apache, demo provider, headless Chromium) beside prefork then worker (all but the browser tests; worker: the files where the MPM matters)"
+e2e_logs=$(mktemp -d)
+(
+  rc=0
+  E2E_MPM=prefork python3 -m pytest Tests/e2e -q -p no:cacheprovider -m "not browser" "${ignore[@]}" "$@" \
+    >"$e2e_logs/prefork" 2>&1 || rc=$((rc | 1))
+  E2E_MPM=worker python3 -m pytest -q -p no:cacheprovider -m "not browser" "${worker_files[@]/#/Tests/e2e/}" "$@" \
+    >"$e2e_logs/worker" 2>&1 || rc=$((rc | 2))
+  exit "$rc"
+) &
+others_pid=$!
+E2E_MPM=event python3 -m pytest Tests/e2e -q -p no:cacheprovider "$@" >"$e2e_logs/event" 2>&1 || failed+=(event)
+others_status=0
+wait "$others_pid" || others_status=$?
+for mpm in event prefork worker; do
+  echo "-- $mpm MPM"
+  cat "$e2e_logs/$mpm"
+done
+rm -rf "$e2e_logs"
+if [ $((others_status & 1)) -ne 0 ]; then failed+=(prefork); fi
+if [ $((others_status & 2)) -ne 0 ]; then failed+=(worker); fi
 stage "package tests (the .deb on this machine's Apache; the demo as a newcomer runs it)"
 python3 -m pytest Tests/package -q -p no:cacheprovider || failed+=(package)
 stage "benchmark harness smoke run (one short round; no timing is asserted)"
