@@ -119,6 +119,53 @@ import Testing
         }
     }
 
+    /// The value the nearest proxy wrote: after the last comma, spaces and tabs trimmed on the bytes,
+    /// non-ASCII kept whole; nothing for an empty one. An IPv4 tail of an IPv6 address still reads.
+    @Test func theLastValueOfAListAndAnIPv4TailAreReadOnTheBytes() {
+        let cases: [(String?, String?)] = [
+            (nil, nil), ("", nil), (" ", nil), (",", nil), ("https,", nil), ("a, \t", nil),
+            ("https", "https"), (" https\t", "https"), ("http, https", "https"), ("x,y ,\t z \t", "z"),
+            ("a,é h", "é h"), ("é", "é"), (" \u{301}x", "\u{301}x"), ("a,b,,c", "c"),
+        ]
+        for (header, expected) in cases {
+            #expect(TrustedProxies.last(header).map(String.init) == expected, "\(String(describing: header))")
+        }
+        #expect(IPAddress(peer: "::ffff:192.0.2.1")?.description == "192.0.2.1")
+        #expect(IPAddress(peer: "64:ff9b::192.0.2.33")?.bytes.suffix(4) == [192, 0, 2, 33])
+        #expect(IPRange("10.0.0.0/8")?.contains(IPAddress(peer: "10.200.3.4")!) == true)
+        #expect(IPRange("10.0.0.0/8")?.contains(IPAddress(peer: "11.0.0.1")!) == false)
+    }
+
+    /// An IPv4 peer is checked on its word, without an IPAddress: the answer is the address's, for every
+    /// kind of range (IPv4, IPv6 covering mapped IPv4, odd prefix lengths).
+    @Test func anIPv4PeerIsTrustedExactlyAsItsAddressWouldBe() {
+        let ranges = ["10.0.0.0/8", "192.0.2.128/25", "198.51.100.7", "0.0.0.0/0", "::/0", "::ffff:0:0/96",
+                      "::ffff:10.0.0.0/104", "2001:db8::/32", "::1", "172.16.0.0/12", "1.2.3.4/31"].compactMap(IPRange.init)
+        let peers = ["10.1.2.3", "11.0.0.1", "192.0.2.127", "192.0.2.128", "192.0.2.255", "198.51.100.7", "198.51.100.8",
+                     "172.31.255.255", "172.32.0.0", "1.2.3.5", "1.2.3.6", "0.0.0.0", "255.255.255.255", "::1",
+                     "::ffff:10.0.0.1", "2001:db8::1", "fe80::1%eth0", "1.2.3.4%eth0", "01.2.3.4", "junk", ""]
+        for range in ranges {
+            let proxies = TrustedProxies(ranges: [range])
+            for peer in peers {
+                let expected = IPAddress(peer: peer).map { range.contains($0) } ?? false
+                #expect(proxies.trusts(peer: peer) == expected, "\(range) \(peer)")
+            }
+        }
+        #expect(TrustedProxies(ranges: IPRange("192.0.2.128/25").map { [$0] } ?? []).trusts(peer: "192.0.2.200"))
+        #expect(!TrustedProxies(ranges: IPRange("192.0.2.128/25").map { [$0] } ?? []).trusts(peer: "192.0.2.100"))
+    }
+
+    /// The headers believed can be changed after the proxies are made, and then they are the ones asked.
+    @Test func changedHeadersAreTheOnesBelieved() {
+        var proxies = TrustedProxies(ranges: IPRange("10.0.0.0/8").map { [$0] } ?? [])
+        #expect(proxies.scheme(peer: "10.0.0.1", xForwardedProto: "https", forwarded: nil, scheme: "http") == "https")
+        proxies.headers = [.xForwardedHost]
+        #expect(proxies.scheme(peer: "10.0.0.1", xForwardedProto: "https", forwarded: nil, scheme: "http") == "http")
+        proxies.headers = [.forwarded, .xForwardedProto]
+        #expect(proxies.scheme(peer: "10.0.0.1", xForwardedProto: "https", forwarded: "proto=https", scheme: "http") == nil)
+        #expect(proxies.scheme(peer: "10.0.0.1", xForwardedProto: "https", forwarded: nil, scheme: "http") == "https")
+    }
+
     /// FastPass asks only for the scheme behind a trusted proxy: it must be what `apply` makes of the
     /// same request, for every peer, header set and value, or say that only `apply` can tell.
     @Test func theSchemeAloneIsWhatApplyMakesOfIt() {
