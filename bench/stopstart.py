@@ -430,7 +430,7 @@ def live_children(parent):
     found = []
     for pid in child_pids(parent):
         try:
-            fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+            fields = run._stat_fields(pid)
         except (OSError, IndexError):
             continue
         if fields[0] not in ("Z", "X"):
@@ -441,7 +441,7 @@ def live_children(parent):
 def parent_of(pid):
     """The parent pid of `pid`, or None once it is gone (reaped)."""
     try:
-        return int(Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[1])
+        return int(run._stat_fields(pid)[1])
     except (OSError, IndexError, ValueError):
         return None
 
