@@ -10,17 +10,18 @@
 /// fill the log with what any client may send.
 package struct TrustedProxies: Equatable, Sendable, CustomStringConvertible {
     package var ranges: [IPRange] = []
-    package var headers: Set<ForwardedHeader> = ForwardedHeader.standard {
-        didSet { believed = ForwardedHeader.bits(headers) }
+    /// The headers believed, kept as bits: behind a proxy every request asks, and Set.contains hashed
+    /// the header's name, 370 instructions each time.
+    private var believed: UInt8
+
+    package var headers: Set<ForwardedHeader> {
+        get { Set(ForwardedHeader.allCases.filter(believes)) }
+        set { believed = newValue.reduce(0) { $0 | $1.bit } }
     }
-    /// `headers` as bits: behind a proxy every request asks, and Set.contains hashed the header's name,
-    /// 370 instructions each time.
-    private var believed = ForwardedHeader.bits(ForwardedHeader.standard)
 
     package init(ranges: [IPRange] = [], headers: Set<ForwardedHeader> = ForwardedHeader.standard) {
         self.ranges = ranges
-        self.headers = headers
-        believed = ForwardedHeader.bits(headers)
+        believed = headers.reduce(0) { $0 | $1.bit }
     }
 
     func believes(_ header: ForwardedHeader) -> Bool { believed & header.bit != 0 }
@@ -30,7 +31,7 @@ package struct TrustedProxies: Equatable, Sendable, CustomStringConvertible {
     /// In a stable order (the headers are a set).
     package var description: String {
         ranges.map(\.description).joined(separator: " ") + " / "
-            + ForwardedHeader.allCases.filter(headers.contains).map(\.rawValue).joined(separator: " ")
+            + ForwardedHeader.allCases.filter(believes).map(\.rawValue).joined(separator: " ")
     }
 
     func trusts(_ address: IPAddress) -> Bool { ranges.contains { $0.contains(address) } }
@@ -46,7 +47,7 @@ package struct TrustedProxies: Equatable, Sendable, CustomStringConvertible {
     /// The start-up line: which proxies are believed, and for which headers.
     var notice: String? {
         guard !ranges.isEmpty else { return nil }
-        let names = ForwardedHeader.allCases.filter(headers.contains).map(\.rawValue).joined(separator: ", ")
+        let names = ForwardedHeader.allCases.filter(believes).map(\.rawValue).joined(separator: ", ")
         return "IDTokenTrustedProxies: \(names) believed from \(ranges.map(\.description).joined(separator: " ")) only (the connection's peer address); from any other peer they are ignored"
     }
 
@@ -176,8 +177,6 @@ package enum ForwardedHeader: String, CaseIterable, Sendable {
         }
     }
 
-    static func bits(_ headers: Set<ForwardedHeader>) -> UInt8 { headers.reduce(0) { $0 | $1.bit } }
-
     init?(name: String) {
         guard let h = Self.allCases.first(where: { $0.rawValue.lowercased() == name.lowercased() }) else { return nil }
         self = h
@@ -273,10 +272,7 @@ package struct IPAddress: Equatable, Sendable, CustomStringConvertible {
         if allowV4, let v4 = Self.parseV4(text.utf8) {
             // One allocation: the peer is parsed on every request behind a trusted proxy.
             bytes = [UInt8](unsafeUninitializedCapacity: 16) { buffer, count in
-                for i in 0..<10 { buffer[i] = 0 }
-                buffer[10] = 0xFF
-                buffer[11] = 0xFF
-                for i in 0..<4 { buffer[12 + i] = UInt8(truncatingIfNeeded: v4 >> (24 - 8 * i)) }
+                for i in 0..<16 { buffer[i] = Self.mapped(v4, byte: i) }
                 count = 16
             }
             isV4 = true
@@ -307,6 +303,11 @@ package struct IPAddress: Equatable, Sendable, CustomStringConvertible {
     }
 
     var isV4Mapped: Bool { Array(bytes.prefix(12)) == Self.v4Prefix }
+
+    /// Byte `i` of the IPv4-mapped form (::ffff:a.b.c.d) of an address as parseV4 gives it.
+    static func mapped(_ v4: UInt32, byte i: Int) -> UInt8 {
+        i < 10 ? 0 : i < 12 ? 0xFF : UInt8(truncatingIfNeeded: v4 >> (8 * (15 - i)))
+    }
 
     package var description: String {
         if isV4 || isV4Mapped { return bytes.suffix(4).map(String.init).joined(separator: ".") }
@@ -365,7 +366,7 @@ package struct IPAddress: Equatable, Sendable, CustomStringConvertible {
             let parts = s.split(separator: ":", omittingEmptySubsequences: false)
             for (i, p) in parts.enumerated() {
                 if i == parts.count - 1, allowV4Tail, p.contains("."), let v4 = parseV4(p.utf8) {
-                    out += [UInt8(v4 >> 24), UInt8(v4 >> 16 & 0xFF), UInt8(v4 >> 8 & 0xFF), UInt8(v4 & 0xFF)]
+                    out += (12..<16).map { IPAddress.mapped(v4, byte: $0) }
                     continue
                 }
                 guard !p.isEmpty, p.utf8.count <= 4, let n = UInt16(p, radix: 16), p.utf8.allSatisfy({ Base16.isDigit($0) }) else { return nil }
@@ -413,7 +414,7 @@ package struct IPRange: Equatable, Sendable, CustomStringConvertible {
 
     /// An IPv4 address as parseV4 gives it, seen as its 16-byte IPv4-mapped form without making it.
     func contains(v4 word: UInt32) -> Bool {
-        contains { $0 < 10 ? 0 : $0 < 12 ? 0xFF : UInt8(truncatingIfNeeded: word >> (8 * (15 - $0))) }
+        contains { IPAddress.mapped(word, byte: $0) }
     }
 
     /// `byte(i)`: byte i of the address's 16-byte form.
